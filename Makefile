@@ -1,0 +1,68 @@
+# Streams Lab. The two commands: `make lab` (open the course) and `make test` (run every test).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAGE  := tools/stage
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup lab test test-helpers test-notebooks services-up services-down services-status \
+        services-logs strip site clean bench
+
+help:
+	@echo "make lab             set up what is missing, start Redis + Kafka + JupyterLab (127.0.0.1:8888)"
+	@echo "make test            set up what is missing, start the services, run every test"
+	@echo "make services-up | services-down | services-status | services-logs"
+	@echo "make strip           remove outputs from the notebooks before committing"
+	@echo "make site            execute every notebook into site/ (rendered HTML)"
+	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(STAGE) "python environment ($(VENV))" bash -c '\
+	  set -e; \
+	  if ! $(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" 2>/dev/null; then \
+	    echo "Python 3.10 or newer is needed: install python3 (e.g. sudo apt-get install python3 python3-venv)"; exit 1; fi; \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"; exit 1; }; \
+	  $(PY) -m pip install -q --disable-pip-version-check -U pip; \
+	  $(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"; \
+	  rm -f $(VENV)/.installed-*; touch $@'
+
+services-up: setup
+	@$(STAGE) "services (Redis + Kafka)" $(PY) -m helpers.services up
+
+services-down:
+	@test -x $(PY) && $(PY) -m helpers.services down || echo "nothing to stop (no $(VENV) yet)"
+
+services-status: setup
+	@$(PY) -m helpers.services status
+
+services-logs: setup
+	@$(PY) -m helpers.services logs
+
+lab: setup
+	@$(STAGE) "services (Redis + Kafka + JupyterLab)" $(PY) -m helpers.services up --lab
+
+test: services-up
+	@$(STAGE) "tests (helpers + every notebook)" $(PY) -m pytest -q --durations=15
+
+test-helpers: services-up
+	@$(PY) -m pytest -q tests -m "not notebook"
+
+test-notebooks: services-up
+	@$(PY) -m pytest -q tests -m notebook
+
+strip: setup
+	@$(PY) tools/strip_notebooks.py notebooks
+
+site: services-up
+	@mkdir -p site
+	@$(STAGE) "render notebooks into site/" $(PY) -m jupyter nbconvert --to html --execute \
+	  --ExecutePreprocessor.timeout=600 --output-dir site notebooks/*.ipynb
+
+clean: services-down
+	rm -rf .course site

@@ -1,0 +1,25 @@
+"""The services supervisor: real redis-server and Kafka (KRaft) processes on 127.0.0.1.
+
+CLI: ``python -m helpers.services up|down|status|logs``. Python: ``from helpers.services import
+get_lab; lab = get_lab(); lab.kafka.kill(); lab.redis.restart()``.
+"""
+
+from __future__ import annotations
+
+from .kafka_server import KafkaBroker
+from .lab import Lab, wait_for
+from .process import ManagedProcess, port_open
+from .redis_server import RedisServer
+
+_LAB: Lab | None = None
+
+
+def get_lab() -> Lab:
+    """The course's Lab for this project's ``.course/`` (created on first use)."""
+    global _LAB
+    if _LAB is None:
+        _LAB = Lab()
+    return _LAB
+
+
+__all__ = ["Lab", "KafkaBroker", "RedisServer", "ManagedProcess", "get_lab", "port_open", "wait_for"]

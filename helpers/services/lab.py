@@ -1,0 +1,171 @@
+"""The course's services as one object: ``Lab().up()``, ``.down()``, ``.status()``, fault handles.
+
+Port policy: when the default port (6379 / 9092) is held by a server the course did not start,
+the course leaves that server alone, starts its own on the next free port and records the
+endpoint in ``.course/endpoints.json`` where the notebooks find it. When the learner pinned a
+port (``COURSE_REDIS_PORT`` / ``COURSE_KAFKA_PORT``) and it is taken, ``up`` stops with one
+sentence naming the port, its process and the variable to change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .. import config
+from ..errors import PortTaken
+from .jupyter_server import JupyterLab
+from .kafka_server import KafkaBroker
+from .process import ManagedProcess, free_port, port_open, port_owner
+from .redis_server import RedisServer
+
+DEFAULT_REDIS_PORT = 6379
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_LAB_PORT = 8888
+
+
+def _env_port(var: str) -> int | None:
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise PortTaken(f"{var}={value!r} is not a port number; set it to a number from 1 to 65535.")
+    return int(value)
+
+
+class Lab:
+    """Course-managed Redis and Kafka under ``home`` (default ``.course/``)."""
+
+    def __init__(self, home: Path | str | None = None, *, redis_port: int | None = None,
+                 kafka_port: int | None = None, log=print):
+        self.home = Path(home or config.course_dir()).resolve()
+        self.log = log
+        pinned_redis = redis_port or _env_port("COURSE_REDIS_PORT")
+        pinned_kafka = kafka_port or _env_port("COURSE_KAFKA_PORT")
+        pinned_lab = _env_port("COURSE_LAB_PORT")
+        self.pinned = {"redis": pinned_redis is not None, "kafka": pinned_kafka is not None,
+                       "jupyter": pinned_lab is not None}
+        self.redis = RedisServer("redis", self.home / "redis", pinned_redis or DEFAULT_REDIS_PORT)
+        kport = pinned_kafka or DEFAULT_KAFKA_PORT
+        self.kafka = KafkaBroker("kafka", self.home / "kafka" / "broker", kport, controller_port=kport + 1,
+                                 libs=self.home / "kafka" / "libs")
+        self.jupyter = JupyterLab("jupyter", self.home / "jupyter", pinned_lab or DEFAULT_LAB_PORT)
+        for proc in (self.redis, self.kafka, self.jupyter):  # a running course server keeps the port it has
+            st = proc._state()
+            if proc.running and st.get("port"):
+                proc.port = st["port"]
+                if isinstance(proc, KafkaBroker):
+                    proc.controller_port = st["port"] + 1
+                    proc.voters = f"{proc.node_id}@localhost:{proc.controller_port}"
+        self.extras: dict[str, ManagedProcess] = {}
+
+    # --- endpoints -------------------------------------------------------------------------
+    @property
+    def endpoints_path(self) -> Path:
+        return self.home / "endpoints.json"
+
+    def _write_endpoints(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.endpoints_path.write_text(json.dumps(
+            {"redis_url": self.redis.url, "kafka_bootstrap": self.kafka.bootstrap}, indent=2))
+
+    def _choose_port(self, service: str, proc: ManagedProcess) -> None:
+        """Move off a default port held by a foreign server (never touch that server)."""
+        ports = [proc.port, *proc.extra_ports()]
+        busy = [p for p in ports if port_open(p)]
+        if not busy:
+            return
+        if self.pinned[service]:
+            proc.check_ports()  # raises PortTaken with the fix
+        taken = busy[0]
+        if isinstance(proc, KafkaBroker):
+            port = proc.port + 2
+            while port_open(port) or port_open(port + 1):
+                port += 2
+            proc.port, proc.controller_port = port, port + 1
+            proc.voters = f"{proc.node_id}@localhost:{port + 1}"
+        else:
+            proc.port = free_port(proc.port + 1)
+        self.log(f"note: port {taken} is taken by {port_owner(taken)}, which the course did not start; "
+                 f"leaving it alone and starting the course's {service} on port {proc.port} "
+                 f"(recorded in {self.endpoints_path}; set {proc.env_port_var} to choose a port).")
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def _external(self, service: str) -> str | None:
+        var = {"redis": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP"}.get(service)
+        return (os.environ.get(var) or None) if var else None
+
+    def up(self, services: tuple[str, ...] = ("redis", "kafka")) -> dict[str, dict]:
+        """Start what is not running (idempotent). Returns per-service state and ready time."""
+        report = {}
+        for service in services:
+            proc: ManagedProcess = getattr(self, service)
+            external = self._external(service)
+            if external:
+                report[service] = {"state": "external", "address": external, "seconds": 0.0}
+                continue
+            if proc.running:
+                report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
+                continue
+            self._choose_port(service, proc)
+            seconds = proc.start()
+            report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
+            if service != "jupyter":
+                self._write_endpoints()
+        return report
+
+    def down(self) -> dict[str, int | None]:
+        """Stop what the course started (extras included), and nothing else."""
+        stopped = {}
+        for name, proc in {"jupyter": self.jupyter, **self._extra_from_disk(), **self.extras, "kafka": self.kafka,
+                                 "redis": self.redis}.items():
+            stopped[name] = proc.stop()
+        return stopped
+
+    def status(self) -> list[dict]:
+        """One row per service: service, pid, address, version, state, data dir."""
+        rows = []
+        procs = [("redis", self.redis), ("kafka", self.kafka), ("jupyter", self.jupyter),
+                 *self._extra_from_disk().items()]
+        for name, proc in procs:
+            external = self._external(name)
+            pid = proc.pid
+            state = "external" if external else ("running" if pid else "stopped")
+            address = external or f"{proc.host}:{proc.port}"
+            rows.append({"service": name, "pid": pid or "-", "address": address,
+                         "version": proc.version(), "state": state, "data dir": str(proc.home)})
+        return rows
+
+    # --- throwaway instances -----------------------------------------------------------------
+    def extra_redis(self, name: str = "scratch", port: int | None = None, **options) -> RedisServer:
+        """Start a sacrificial Redis (e.g. for crash and persistence experiments) on a free port."""
+        key = f"redis-{name}"
+        proc = self.extras.get(key) or self._extra_from_disk().get(key)
+        if proc is None or not proc.running:
+            proc = RedisServer(key, self.home / "extra" / key, port or free_port(6390), **options)
+            proc.start()
+        self.extras[key] = proc
+        return proc
+
+    def _extra_from_disk(self) -> dict[str, ManagedProcess]:
+        found = {}
+        for state in sorted((self.home / "extra").glob("*/*.state.json")):
+            name = state.name[: -len(".state.json")]
+            if name in self.extras:
+                found[name] = self.extras[name]
+            elif name.startswith("redis-"):
+                port = json.loads(state.read_text()).get("port", 0)
+                found[name] = RedisServer(name, state.parent, port)
+        return found
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real services once per session, and notebook execution helpers.
+
+Every notebook test runs the notebook end to end from a fresh kernel (testbook / nbclient) with
+``COURSE_QUICK=1`` and a per-cell timeout, then asserts measured outcomes via ``tb.ref``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SOLUTIONS = NOTEBOOKS / "solutions"
+CELL_TIMEOUT = int(os.environ.get("COURSE_CELL_TIMEOUT", "240"))
+
+os.environ.setdefault("COURSE_QUICK", "1")
+# the kernel must be this interpreter (the project's venv), whatever `python` is on PATH
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The course's services, brought up once (idempotent: already-running ones are reused)."""
+    from helpers.services import get_lab
+
+    lab = get_lab()
+    lab.up()
+    return lab
+
+
+@pytest.fixture(scope="session")
+def r(lab):
+    from helpers.clients import require_redis
+
+    return require_redis()
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(lab):
+    from helpers.clients import require_kafka
+
+    return require_kafka()
+
+
+def notebook_path(name: str) -> Path:
+    """``notebook_path("00")`` -> notebooks/00_*.ipynb (exactly one must match)."""
+    matches = sorted(NOTEBOOKS.glob(f"{name}_*.ipynb"))
+    assert len(matches) == 1, f"expected one notebook for {name}, found {matches}"
+    return matches[0]
+
+
+def run_notebook(name: str):
+    """A testbook context that executes the notebook from a fresh kernel (cwd = notebooks/)."""
+    from testbook import testbook
+
+    return testbook(str(notebook_path(name)), execute=True, timeout=CELL_TIMEOUT,
+                    kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+
+
+def solution(name: str) -> str:
+    """The code of ``notebooks/solutions/<name>.py``, to inject in place of an exercise stub."""
+    return (SOLUTIONS / f"{name}.py").read_text()
+
+
+def cell_tags(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.fixture
+def ref_value():
+    """``ref_value(tb, "expr")`` evaluates ``expr`` in the kernel and returns it as plain JSON data."""
+
+    def get(tb, expr: str):
+        return tb.value(f"__import__('json').loads(__import__('json').dumps({expr}, default=str))")
+
+    return get
+
+
+def rerun_all(tb) -> None:
+    """Run every code cell again, in order, in the SAME kernel (the 'Run All twice' check)."""
+    for index, cell in enumerate(tb.cells):
+        if cell.cell_type == "code":
+            tb.execute_cell(index)

@@ -1,0 +1,102 @@
+"""config, results, measure, checks and workers, against the real Redis where a server is involved."""
+
+import json
+import time
+
+import pytest
+
+from helpers import checks, config, measure, results, workers
+
+
+def test_namespace_names_are_prefixed_and_kafka_safe(monkeypatch):
+    monkeypatch.setenv("COURSE_LEARNER", "Ada Lovelace")
+    ns = config.namespace("nb03", run_id="abc123")
+    assert ns.key("jobs") == "streamslab:ada-lovelace:nb03:abc123:jobs"
+    assert ns.topic("orders") == "streamslab.ada-lovelace.nb03.abc123.orders"
+    assert ns.group("billing").startswith(ns.kafka_notebook_prefix)
+    assert config.namespace("nb03").run_id != config.namespace("nb03").run_id
+    with pytest.raises(ValueError):
+        config.namespace("NB 03")
+
+
+def test_size_knob(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    assert config.size(100_000, 1_000) == 1_000
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert config.size(100_000, 1_000) == 100_000
+
+
+def test_endpoints_come_from_env_then_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DIR", str(tmp_path))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert config.redis_url() == config.DEFAULT_REDIS_URL
+    (tmp_path / "endpoints.json").write_text(json.dumps({"redis_url": "redis://127.0.0.1:6380/0"}))
+    assert config.redis_url() == "redis://127.0.0.1:6380/0"
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:7000/0")
+    assert config.redis_url() == "redis://127.0.0.1:7000/0"
+
+
+def test_results_record_and_load(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_RESULTS", str(tmp_path / "r.jsonl"))
+    results.record("C03", "missed", 42, "messages", notebook="01", details={"window_s": 2})
+    results.record("C03", "missed", 40, "messages", notebook="01")
+    df = results.load()
+    assert list(df.value) == [42, 40] and set(df.claim) == {"C03"}
+    assert results.latest("C03")["value"] == 40 and "cpus" in results.latest("C03")["machine"]
+    with pytest.raises(ValueError):
+        results.record("C99", "x", 1, "u", notebook="01")
+
+
+def test_percentiles_nearest_rank():
+    p = measure.percentiles(range(1, 101))
+    assert (p["p50"], p["p99"], p["max"], p["count"]) == (50, 99, 100, 100)
+    assert measure.percentiles([]) == {"count": 0}
+
+
+def test_check_results_and_decorator():
+    @checks.check
+    def stub_check():
+        raise NotImplementedError
+
+    @checks.check
+    def broken_check():
+        raise KeyError("x")
+
+    assert stub_check().status == checks.NOT_ATTEMPTED
+    assert broken_check().status == checks.NOT_YET and "KeyError" in broken_check().message
+    assert "✅" in str(checks.passed("ok")) and "hint: h" in str(checks.not_yet("no", "h"))
+
+
+def test_process_worker_is_really_killed(r):
+    key = config.namespace("tests").key("heartbeat")
+    worker = workers.ProcessWorker("helpers.workers:heartbeat", redis_url=config.redis_url(), key=key).start()
+    try:
+        deadline = time.monotonic() + 15
+        while int(r.get(key) or 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert int(r.get(key)) >= 3, worker.output()
+        assert worker.kill() == -9
+        count = int(r.get(key))
+        time.sleep(0.3)
+        assert int(r.get(key)) == count  # nothing runs after SIGKILL
+    finally:
+        r.delete(key)
+        workers.stop_all()
+
+
+def test_background_task_stops_and_keeps_errors():
+    def loop(stop, box):
+        while not stop.wait(0.01):
+            box.append(1)
+        return len(box)
+
+    task = workers.background(loop, [])
+    time.sleep(0.1)
+    assert task.running and task.stop(timeout=2) > 0 and not task.running
+
+    def boom(stop):
+        raise RuntimeError("kaboom")
+
+    failing = workers.background(boom)
+    with pytest.raises(RuntimeError, match="kaboom"):
+        failing.stop(timeout=2)
