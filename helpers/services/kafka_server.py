@@ -91,7 +91,7 @@ class KafkaBroker(ManagedProcess):
 
     def __post_init__(self):
         self.libs = self.libs or self.home.parent / "libs"
-        self.voters = self.voters or f"{self.node_id}@localhost:{self.controller_port}"
+        self.voters = self.voters or f"{self.node_id}@{self.host}:{self.controller_port}"
         self._log_offset = 0
 
     def extra_ports(self) -> list[int]:
@@ -119,7 +119,7 @@ class KafkaBroker(ManagedProcess):
         template = (KAFKA_SRC / "server.properties.template").read_text()
         extra = "\n".join(f"{k}={v}" for k, v in self.extra_config.items())
         text = template.format(node_id=self.node_id, broker_port=self.port, controller_port=self.controller_port,
-                               log_dir=self.data_dir, voters=self.voters, host="localhost", extra=extra)
+                               log_dir=self.data_dir, voters=self.voters, host=self.host, extra=extra)
         path = self.home / "server.properties"
         self.home.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -58,7 +58,7 @@ class Lab:
                 proc.port = st["port"]
                 if isinstance(proc, KafkaBroker):
                     proc.controller_port = st["port"] + 1
-                    proc.voters = f"{proc.node_id}@localhost:{proc.controller_port}"
+                    proc.voters = f"{proc.node_id}@{proc.host}:{proc.controller_port}"
         self.extras: dict[str, ManagedProcess] = {}
 
     # --- endpoints -------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class Lab:
             while port_open(port) or port_open(port + 1):
                 port += 2
             proc.port, proc.controller_port = port, port + 1
-            proc.voters = f"{proc.node_id}@localhost:{port + 1}"
+            proc.voters = f"{proc.node_id}@{proc.host}:{port + 1}"
         else:
             proc.port = free_port(proc.port + 1)
         self.log(f"note: port {taken} is taken by {port_owner(taken)}, which the course did not start; "
