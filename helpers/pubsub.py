@@ -1,0 +1,297 @@
+"""Plumbing for notebook 01 (Redis Pub/Sub): sequence-numbered payloads, listeners that never block
+the kernel, a raw subscriber that stops reading, and a safe way to lower (and restore) the server's
+``client-output-buffer-limit pubsub`` setting.
+
+The lesson's own calls (PUBLISH, SUBSCRIBE, CONFIG GET/SET, CLIENT LIST) stay in the notebook.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from . import config
+from .workers import background
+
+#: server-wide keys that serialise the output-buffer experiment between concurrent runs (a setting
+#: is global to the server, so its guard cannot live in one run's namespace). Both are deleted again.
+LIMIT_LOCK = f"{config.COURSE}:_server:pubsub-limit:lock"
+LIMIT_STASH = f"{config.COURSE}:_server:pubsub-limit:original"
+_PUBSUB_CLASS = re.compile(r"pubsub\s+(\S+)\s+(\S+)\s+(\S+)")
+
+
+# --- payloads ----------------------------------------------------------------------------------
+def payload(seq: int, size: int = 0, stamp: bool = False) -> str:
+    """``"00000042"`` (+ ``"|<perf_counter_ns>"`` when ``stamp``) padded with ``x`` to ``size`` bytes."""
+    text = f"{seq:08d}" + (f"|{time.perf_counter_ns()}" if stamp else "")
+    return text + "|" + "x" * (size - len(text) - 1) if size > len(text) + 1 else text
+
+
+def seq_of(data) -> int:
+    """The sequence number at the start of a payload (str or bytes)."""
+    if isinstance(data, bytes):
+        data = data.decode()
+    return int(data[:8])
+
+
+def drain(p, *, expected: int | None = None, idle: float = 0.5, timeout: float = 15.0) -> list[dict]:
+    """Read messages from a redis-py PubSub until ``expected`` arrived, ``idle`` s passed without
+    one, or ``timeout`` s in all. Subscribe confirmations are skipped."""
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while time.monotonic() < deadline and (expected is None or len(out) < expected):
+        msg = p.get_message(timeout=0.1)
+        if msg and msg["type"] in ("message", "pmessage"):
+            out.append(msg)
+            last = time.monotonic()
+        elif time.monotonic() - last > idle:
+            break
+    return out
+
+
+def drain_seqs(p, **kwargs) -> list[int]:
+    """:func:`drain`, keeping only the sequence numbers (in arrival order)."""
+    return [seq_of(m["data"]) for m in drain(p, **kwargs)]
+
+
+class Listener:
+    """A background loop calling ``p.get_message(timeout=0.1)`` and keeping what arrives.
+
+    ``.seqs`` (arrival order), ``.latencies_ms`` (for stamped payloads), ``.errors`` (exceptions the
+    loop saw: an application would have seen them too), ``.wait_for(n, timeout)``, ``.stop()``.
+    """
+
+    def __init__(self, p, name: str = "listener"):
+        self.p = p
+        self.seqs: list[int] = []
+        self.latencies_ms: list[float] = []
+        self.errors: list[str] = []
+        self._arrived = threading.Condition()
+        self.task = background(self._loop, name=name)
+
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                msg = self.p.get_message(timeout=0.1)
+            except redis.RedisError as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                time.sleep(0.05)
+                continue
+            if not msg or msg["type"] not in ("message", "pmessage"):
+                continue
+            now = time.perf_counter_ns()
+            data = msg["data"].decode() if isinstance(msg["data"], bytes) else msg["data"]
+            parts = data.split("|")
+            with self._arrived:
+                if len(parts) > 1 and parts[1].isdigit():
+                    self.latencies_ms.append((now - int(parts[1])) / 1e6)
+                self.seqs.append(int(parts[0]))
+                self._arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` messages arrived (True) or ``timeout`` s passed (False)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.seqs) >= count, timeout)
+
+    def stop(self, close: bool = True) -> list[int]:
+        """Stop the loop (and close the subscriber's connection); returns the sequence numbers."""
+        self.task.stop(timeout=5)
+        if close:
+            self.p.close()
+        return self.seqs
+
+
+# --- clients -----------------------------------------------------------------------------------
+def app_client(client_name: str, url: str | None = None) -> redis.Redis:
+    """A redis-py client built the way applications usually build one, ``redis.Redis(host, port, ...)``,
+    so it keeps redis-py's default retry policy (it reconnects by itself after a connection error)."""
+    parsed = urlparse(url or config.redis_url())
+    return redis.Redis(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379,
+                       db=int((parsed.path or "/0").lstrip("/") or 0), password=parsed.password,
+                       username=parsed.username, client_name=client_name, decode_responses=True,
+                       socket_connect_timeout=2, socket_timeout=10)
+
+
+def named_clients(r: redis.Redis, prefix: str) -> list[dict]:
+    """CLIENT LIST rows whose name starts with ``prefix`` (the columns that tell the story)."""
+    cols = ("id", "name", "age", "sub", "psub", "cmd", "omem", "tot-mem")
+    return [{c: row.get(c) for c in cols} for row in r.client_list() if row.get("name", "").startswith(prefix)]
+
+
+class RawSubscriber:
+    """A subscriber on a plain socket that subscribes, then does not read (a stuck consumer).
+
+    Its receive buffer is kept small so the server's output buffer for it fills quickly.
+    ``read_rest()`` later reads whatever the kernel still holds, until the server's close.
+    """
+
+    def __init__(self, channel: str, name: str, url: str | None = None, rcvbuf: int = 4096):
+        parsed = urlparse(url or config.redis_url())
+        self.channel, self.name = channel, name
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(5)
+        self.sock.connect((parsed.hostname or "127.0.0.1", parsed.port or 6379))
+        cmds = [["CLIENT", "SETNAME", name], ["SUBSCRIBE", channel]]
+        if parsed.password:
+            cmds.insert(0, ["AUTH", *([parsed.username] if parsed.username else []), parsed.password])
+        self.sock.sendall(b"".join(_encode(c) for c in cmds))
+        self.buffer = b""
+        self.closed_by_server = False
+        deadline = time.monotonic() + 5
+        while b"subscribe\r\n" not in self.buffer or not self.buffer.endswith(b"\r\n"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the raw subscriber got no SUBSCRIBE confirmation within 5 s")
+            self.buffer += self.sock.recv(4096)
+        self.buffer = b""  # confirmations read; from here on it reads nothing until read_rest()
+
+    def read_rest(self, timeout: float = 5.0) -> list[int]:
+        """Read until the server closed the connection (or ``timeout``); return the sequence numbers."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed_by_server = True
+                break
+            self.buffer += chunk
+        self.close()
+        return [seq_of(m) for m in _messages(self.buffer)]
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _encode(args: list[str]) -> bytes:
+    out = [f"*{len(args)}\r\n".encode()]
+    for a in args:
+        b = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def _messages(buf: bytes) -> list[bytes]:
+    """Payloads of complete RESP2 ``message`` pushes in ``buf`` (a trailing partial one is dropped)."""
+    out, i = [], 0
+    while True:
+        if not buf.startswith(b"*3\r\n", i):
+            return out
+        i += 4
+        items = []
+        for _ in range(3):
+            end = buf.find(b"\r\n", i)
+            if end < 0 or buf[i:i + 1] != b"$":
+                return out
+            n = int(buf[i + 1:end])
+            if end + 2 + n + 2 > len(buf):
+                return out
+            items.append(buf[end + 2:end + 2 + n])
+            i = end + 2 + n + 2
+        if items[0] == b"message":
+            out.append(items[2])
+
+
+# --- the server's output-buffer limit for Pub/Sub clients -----------------------------------------
+def output_limit(r: redis.Redis) -> str:
+    """The whole ``client-output-buffer-limit`` setting (CONFIG GET)."""
+    return r.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
+
+
+def pubsub_class(setting: str) -> str:
+    """The ``pubsub <hard> <soft> <seconds>`` part of a ``client-output-buffer-limit`` value."""
+    m = _PUBSUB_CLASS.search(setting)
+    if not m:
+        raise ValueError(f"no pubsub class in {setting!r}")
+    return "pubsub " + " ".join(m.groups())
+
+
+def recover_output_limit(r: redis.Redis) -> str | None:
+    """Restore a setting left lowered by a run that died mid-experiment (no lock, but a stash)."""
+    original = r.get(LIMIT_STASH)
+    if original and not r.exists(LIMIT_LOCK):
+        r.config_set("client-output-buffer-limit", original)
+        r.delete(LIMIT_STASH)
+        return original
+    return None
+
+
+@contextmanager
+def limit_experiment(r: redis.Redis, wait: float = 60.0):
+    """``with limit_experiment(r) as original:`` -> the ``pubsub ...`` class to set back afterwards.
+
+    The setting is server-wide, so a lock key makes concurrent runs take turns (each lowers and
+    restores in its own turn). While the lock is held the original is stashed on the server, so a run
+    that dies mid-experiment is repaired by the next one (:func:`recover_output_limit`).
+    """
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + wait
+    while not r.set(LIMIT_LOCK, token, nx=True, ex=60):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another run holds {LIMIT_LOCK} (the output-buffer experiment); try again")
+        time.sleep(0.2)
+    try:
+        original = r.get(LIMIT_STASH) or pubsub_class(output_limit(r))
+        r.set(LIMIT_STASH, original, ex=86400)
+        try:
+            yield original
+        finally:  # belt and braces: the notebook restores in its own try/finally too
+            r.config_set("client-output-buffer-limit", original)
+            r.delete(LIMIT_STASH)
+    finally:
+        if r.get(LIMIT_LOCK) == token:
+            r.delete(LIMIT_LOCK)
+
+
+def close_quietly(*things) -> int:
+    """Close PubSub objects, clients and raw subscribers that exist (None is skipped). Returns the count."""
+    closed = 0
+    for thing in things:
+        if thing is None or not hasattr(thing, "close"):
+            continue
+        with suppress(OSError, redis.RedisError):  # cleanup goes on whatever state a half-run left
+            thing.close()
+            closed += 1
+    return closed
+
+
+def restore_output_limit(r: redis.Redis, original: str) -> str:
+    """The cleanup cell's second restore: set ``original`` back unless another run is mid-experiment."""
+    if not r.exists(LIMIT_LOCK):
+        recover_output_limit(r)
+        if output_limit(r) != original:
+            r.config_set("client-output-buffer-limit", original)
+    return output_limit(r)
+
+
+def log_size(path: Path | str | None) -> int:
+    try:
+        return Path(path).stat().st_size if path else 0
+    except OSError:
+        return 0
+
+
+def log_lines(path: Path | str | None, since: int, *needles: str) -> list[str]:
+    """Lines appended to the redis log after byte ``since`` that contain every needle."""
+    if not path or not Path(path).exists():
+        return []
+    with open(path, "rb") as fh:
+        fh.seek(since)
+        text = fh.read().decode(errors="replace")
+    return [line for line in text.splitlines() if all(n in line for n in needles)]
