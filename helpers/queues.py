@@ -14,6 +14,7 @@ import threading
 import time
 
 from .clients import redis_client
+from .workers import wait_until  # noqa: F401 re-exported: the notebook calls queues.wait_until
 
 # Re-queue one stale job atomically: only if it is still in the processing list (not acked meanwhile).
 _REQUEUE = """
@@ -148,17 +149,6 @@ def drain(r, keys: list[str], total: int, timeout: float = 60, desc: str = "jobs
         bar.update(total - bar.n)
 
 
-def wait_until(predicate, timeout: float, what: str, every: float = 0.02):
-    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"waited {timeout} s for {what}")
-
-
 def events(r, log: str) -> list[dict]:
     """Every event of the timeline stream, oldest first."""
     return [fields for _, fields in r.xrange(log)]
@@ -231,7 +221,7 @@ def broadcast(redis_url: str, channel: str, names: list[str], messages: int,
 
     for p in subs:
         p.subscribe(channel)
-    threads = [threading.Thread(target=listen, args=(p, n), daemon=True) for p, n in zip(subs, names)]
+    threads = [threading.Thread(target=listen, args=(p, n), daemon=True) for p, n in zip(subs, names, strict=False)]
     for t in threads:
         t.start()
     wait_until(lambda: r.pubsub_numsub(channel)[0][1] == len(names), timeout, "subscribers")

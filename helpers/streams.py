@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 
 from .clients import redis_client
+from .workers import wait_until  # noqa: F401 re-exported: the notebook calls streams.wait_until
 
 
 def doomed_consumer(redis_url: str, stream: str, group: str, consumer: str, report_key: str,
@@ -33,17 +34,6 @@ def doomed_consumer(redis_url: str, stream: str, group: str, consumer: str, repo
         r.hincrby(handled_key, entry_id, 1)       # the work's effect... but no XACK follows
     r.set(report_key, json.dumps({"read": ids, "handled": ids[:handle_first]}))
     time.sleep(sleep_seconds)                     # holding the entries: the SIGKILL lands here
-
-
-def wait_until(predicate, timeout: float, what: str, every: float = 0.02):
-    """Poll ``predicate()`` until it returns something truthy; TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"waited {timeout} s for {what}")
 
 
 def id_time(entry_id: str) -> str:

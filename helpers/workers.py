@@ -41,7 +41,7 @@ class BackgroundTask:
 
         self.thread = threading.Thread(target=run, name=self.name, daemon=True)
 
-    def start(self) -> "BackgroundTask":
+    def start(self) -> BackgroundTask:
         self.thread.start()
         _LIVE.append(self)
         return self
@@ -82,7 +82,7 @@ class ProcessWorker:
         logs.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / f"{self.name}-{os.getpid()}-{id(self):x}.log"
 
-    def start(self) -> "ProcessWorker":
+    def start(self) -> ProcessWorker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(config.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         with open(self.log_path, "wb") as log:
@@ -130,6 +130,18 @@ class ProcessWorker:
 
     def __repr__(self) -> str:
         return f"<ProcessWorker {self.name} pid={self.pid} {'alive' if self.alive else f'exit {self.returncode}'}>"
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.02):
+    """Poll ``predicate()`` until it returns something truthy and return that; after ``timeout``
+    seconds raise TimeoutError naming ``what`` (a wait never blocks for ever)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"waited {timeout} s for {what}")
 
 
 def stop_all(timeout: float = 5.0) -> int:

@@ -7,7 +7,6 @@ import psutil
 import pytest
 import requests
 import websocket
-
 from conftest import notebook_path
 
 pytestmark = pytest.mark.notebook
@@ -55,7 +54,7 @@ def test_lab_serves_on_loopback_and_runs_notebook_00(lab):
         assert lab.jupyter.pid == pid
 
         nb = json.loads(notebook_path("00").read_text())
-        sources = ["import os; os.chdir(%r)" % str(notebook_path("00").parent)]
+        sources = ["import os; os.chdir({!r})".format(str(notebook_path("00").parent))]
         sources += ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
         sources.append("assert measured['red'] == 0 and measured['green'] > 10, measured")
         replies = run_in_lab_kernel(base, token, sources)

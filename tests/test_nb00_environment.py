@@ -1,7 +1,6 @@
 """Notebook 00: the preflight finds both servers, times four real round trips, and the exercise check works."""
 
 import pytest
-
 from conftest import rerun_all, run_notebook, solution
 
 pytestmark = pytest.mark.notebook

@@ -7,7 +7,7 @@ get_lab; lab = get_lab(); lab.kafka.kill(); lab.redis.restart()``.
 from __future__ import annotations
 
 from .kafka_server import KafkaBroker
-from .lab import Lab, wait_for
+from .lab import Lab
 from .process import ManagedProcess, port_open
 from .redis_server import RedisServer
 
@@ -22,4 +22,4 @@ def get_lab() -> Lab:
     return _LAB
 
 
-__all__ = ["Lab", "KafkaBroker", "RedisServer", "ManagedProcess", "get_lab", "port_open", "wait_for"]
+__all__ = ["Lab", "KafkaBroker", "RedisServer", "ManagedProcess", "get_lab", "port_open"]

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                       "(stop everything with `make services-down`)")
         elif args.cmd == "down":
             for service, pid in lab.down().items():
-                print(f"{service:<8} {'stopped (pid %s)' % pid if pid else 'was not running'}")
+                print(f"{service:<8} {f'stopped (pid {pid})' if pid else 'was not running'}")
         elif args.cmd == "status":
             print(_table(lab.status()))
         elif args.cmd == "logs":
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"==> {proc.log_path} <==\n{tail(proc.log_path, args.n)}")
         elif args.cmd == "kill":
             pid = getattr(lab, args.service).kill()
-            print(f"{args.service}: {'killed pid %s with SIGKILL' % pid if pid else 'was not running'}")
+            print(f"{args.service}: {f'killed pid {pid} with SIGKILL' if pid else 'was not running'}")
         elif args.cmd == "restart":
             seconds = getattr(lab, args.service).restart()
             print(f"{args.service}: restarted, ready in {seconds:.2f} s")
