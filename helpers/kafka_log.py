@@ -1,0 +1,261 @@
+"""Plumbing for notebook 04 (the Kafka log: partitions, ordering, offsets, retention, disk).
+
+The lesson's own calls (``NewTopic``, ``producer.send(key=...)``, ``assign`` + ``seek``,
+``delete_records``, ``XADD`` + ``MEMORY USAGE``) stay in the notebook. This module holds what the
+notebook does not need to show: idempotent topic creation for the checks, offset look-ups, a
+bounded read-to-the-end loop, the inversion count, the murmur2 prediction, the broker's data dir
+and the ``.log`` bytes of a topic's partition directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+from kafka import TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.partitioner.default import murmur2
+
+from . import clients, config, results
+
+CUSTOMERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+STEPS = ["created", "paid", "packed", "shipped", "delivered"]
+
+
+# --- topics and offsets ------------------------------------------------------------------------
+def ensure_topic(admin, topic: str, partitions: int, configs: dict | None = None) -> str:
+    """Create ``topic`` (replication 1) unless it exists, and wait until every partition has a leader."""
+    if topic not in admin.list_topics():
+        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1,
+                                     "configs": configs or {}}}, timeout_ms=15000, wait_for_metadata=True)
+    return topic
+
+
+def partitions_of(admin, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic`` as TopicPartition objects, in order."""
+    (desc,) = admin.describe_topics([topic])
+    return [TopicPartition(topic, p) for p in sorted(p["partition_index"] for p in desc["partitions"])]
+
+
+def offsets(admin, topic: str, spec=OffsetSpec.LATEST) -> dict[int, int]:
+    """``{partition: offset}``: LATEST = the log-end offsets, EARLIEST = the log-start offsets."""
+    found = admin.list_partition_offsets({tp: spec for tp in partitions_of(admin, topic)}, timeout_ms=10000)
+    return {tp.partition: ot.offset for tp, ot in sorted(found.items())}
+
+
+def offsets_table(admin, topic: str):
+    """One row per partition: log-start offset, log-end offset, records retained."""
+    import pandas as pd
+
+    start, end = offsets(admin, topic, OffsetSpec.EARLIEST), offsets(admin, topic)
+    return pd.DataFrame([{"partition": p, "log-start offset": start[p], "log-end offset": end[p],
+                          "records retained": end[p] - start[p]} for p in sorted(end)]).set_index("partition")
+
+
+# --- reading -----------------------------------------------------------------------------------
+def drain(consumer, timeout: float = 20.0) -> list:
+    """Poll an ``assign()``-ed consumer until it reaches the end offsets it saw at the start.
+
+    Returns the records in the order ``poll`` handed them out (the *receive order*).
+    """
+    parts = list(consumer.assignment())
+    end = consumer.end_offsets(parts, timeout_ms=10000)
+    records, deadline = [], time.monotonic() + timeout
+    while any(consumer.position(tp, timeout_ms=10000) < end[tp] for tp in parts):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the read did not reach the end offsets within {timeout} s")
+        for batch in consumer.poll(timeout_ms=200).values():
+            records.extend(batch)
+    return records
+
+
+def read_partitions(topic: str, partitions: list[int], start: dict[int, int] | None = None,
+                    timeout: float = 20.0) -> list:
+    """Read ``partitions`` of ``topic`` from ``start`` (default: the beginning) to their current end."""
+    consumer = clients.kafka_consumer(consumer_timeout_ms=2000)  # no group: assign, no rebalance wait
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        for tp in tps:
+            if start is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, start.get(tp.partition, 0))
+        return drain(consumer, timeout)
+    finally:
+        consumer.close()
+
+
+# --- ordering ----------------------------------------------------------------------------------
+def inversions(seq) -> int:
+    """How many pairs (i < j) have ``seq[i] > seq[j]`` (0 = perfectly ordered), in O(n log n)."""
+
+    def sort(xs):
+        if len(xs) <= 1:
+            return xs, 0
+        mid = len(xs) // 2
+        (left, a), (right, b) = sort(xs[:mid]), sort(xs[mid:])
+        merged, count, i, j = [], a + b, 0, 0
+        while i < len(left) and j < len(right):
+            if left[i] <= right[j]:
+                merged.append(left[i])
+                i += 1
+            else:
+                merged.append(right[j])
+                count += len(left) - i
+                j += 1
+        return merged + left[i:] + right[j:], count
+
+    return sort(list(seq))[1]
+
+
+def max_inversions(n: int) -> int:
+    """The inversions of a fully reversed sequence of length ``n`` (to turn a count into a fraction)."""
+    return n * (n - 1) // 2
+
+
+def predicted_partition(key: bytes, num_partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key``: murmur2(key) mod partitions."""
+    return (murmur2(key) & 0x7FFFFFFF) % num_partitions
+
+
+def customer_events(n: int, customers=CUSTOMERS, seed: int = 4) -> list[dict]:
+    """``n`` events with a global sequence number ``seq`` and a per-customer counter ``n``."""
+    rng, counters, events = random.Random(seed), {c: 0 for c in customers}, []
+    for seq in range(n):
+        who = rng.choice(customers)
+        counters[who] += 1
+        events.append({"seq": seq, "customer": who, "n": counters[who], "amount": rng.randint(5, 500)})
+    return events
+
+
+def order_lifecycle_events(orders: int = 12, seed: int | None = None, tag: str = "") -> list[dict]:
+    """Events of ``orders`` orders, each going created -> ... -> delivered, interleaved across orders."""
+    rng = random.Random(seed)
+    ids = [f"o-{1001 + i}{tag}" for i in range(orders)]
+    customer = {oid: CUSTOMERS[i % len(CUSTOMERS)] for i, oid in enumerate(ids)}
+    events = []
+    for step, status in enumerate(STEPS, start=1):
+        rng.shuffle(ids)
+        events += [{"order_id": oid, "customer": customer[oid], "step": step, "status": status} for oid in ids]
+    return events
+
+
+def to_bytes(event: dict) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+# --- the broker's disk ---------------------------------------------------------------------------
+def local_data_dir() -> tuple[Path | None, str]:
+    """``(data_dir, why)``: the course broker's data dir when KAFKA_BOOTSTRAP is that broker, else None."""
+    from .services import get_lab
+
+    kafka = get_lab().kafka
+    bootstrap = config.kafka_bootstrap()
+    if os.environ.get("KAFKA_BOOTSTRAP") and bootstrap != kafka.bootstrap:
+        return None, (f"KAFKA_BOOTSTRAP points to {bootstrap}, an external broker: its log files are on "
+                      "another machine, so this notebook cannot measure them")
+    if not kafka.data_dir.is_dir():
+        return None, f"the course broker's data dir {kafka.data_dir} does not exist on this machine"
+    return kafka.data_dir, f"the course broker (pid {kafka.pid}) writes its logs under {kafka.data_dir}"
+
+
+def partition_dirs(data_dir: Path, topic: str) -> dict[int, Path]:
+    """``{partition: directory}`` of ``topic`` under the data dir (``<topic>-<partition>``)."""
+    pattern = re.compile(re.escape(topic) + r"-(\d+)$")
+    found = {}
+    for path in data_dir.iterdir():
+        m = pattern.match(path.name)
+        if m and path.is_dir():
+            found[int(m.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def log_files(data_dir: Path, topic: str) -> dict[int, list[tuple[str, int]]]:
+    """``{partition: [(segment file name, bytes), ...]}`` for the ``.log`` segment files of ``topic``."""
+    out = {}
+    for p, path in partition_dirs(data_dir, topic).items():
+        files = []
+        for f in sorted(path.glob("*.log")):
+            try:
+                files.append((f.name, f.stat().st_size))
+            except FileNotFoundError:  # a segment deleted while we looked
+                pass
+        out[p] = files
+    return out
+
+
+def log_bytes(data_dir: Path, topic: str) -> dict[int, int]:
+    """``{partition: bytes}``: the sum of the ``.log`` segment files in each partition directory."""
+    return {p: sum(size for _, size in files) for p, files in log_files(data_dir, topic).items()}
+
+
+def broker_reported_bytes(admin, topic: str) -> dict[int, int]:
+    """``{partition: bytes}`` as the broker itself reports them (DescribeLogDirs)."""
+    sizes = {}
+    for broker in admin.describe_log_dirs([topic]):
+        for log_dir in broker["log_dirs"]:
+            for t in log_dir["topics"]:
+                if t["name"] == topic:
+                    for part in t["partitions"]:
+                        sizes[part["partition_index"]] = sizes.get(part["partition_index"], 0) + part["partition_size"]
+    return dict(sorted(sizes.items()))
+
+
+# --- time-based retention ----------------------------------------------------------------------
+def watch_log_start(admin, topic: str, done, timeout: float, data_dir: Path | None = None,
+                    interval: float = 0.5, on_sample=None) -> list[dict]:
+    """Sample log-start / log-end offsets (and segment files) until ``done(rows)`` or ``timeout`` s."""
+    rows, t0 = [], time.monotonic()
+    while True:
+        now = round(time.monotonic() - t0, 1)
+        start, end = offsets(admin, topic, OffsetSpec.EARLIEST), offsets(admin, topic)
+        segs = {p: len(f) for p, f in log_files(data_dir, topic).items()} if data_dir else {}
+        for p in sorted(end):
+            rows.append({"seconds": now, "partition": p, "log-start offset": start[p], "log-end offset": end[p],
+                         "segment files": segs.get(p)})
+        if on_sample:
+            on_sample(rows)
+        if done(rows) or now > timeout:
+            return rows
+        time.sleep(interval)
+
+
+# --- results and cleanup -----------------------------------------------------------------------
+def recorded(claim: str, notebook: str) -> dict | None:
+    """The newest figure ``notebook`` recorded for ``claim`` (e.g. notebook 03's C20), or None."""
+    df = results.load()
+    if df.empty or "notebook" not in df:
+        return None
+    rows = df[(df.claim == claim) & (df.notebook.astype(str) == notebook)]
+    return rows.iloc[-1].to_dict() if len(rows) else None
+
+
+def cleanup(admin, r, ns, *, previous_runs: bool = False, timeout: float = 15.0) -> dict:
+    """Delete this run's topics, groups and keys, then wait until the broker no longer lists the topics."""
+    removed = clients.cleanup_kafka(admin, ns, previous_runs=previous_runs)
+    removed["redis keys"] = clients.cleanup_redis(r, ns, previous_runs=previous_runs)
+    prefix = ns.kafka_notebook_prefix if previous_runs else ns.kafka_prefix
+    deadline = time.monotonic() + timeout
+    while any(t.startswith(prefix) for t in admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics under {prefix} still listed {timeout} s after deletion")
+        time.sleep(0.2)
+    return removed
+
+
+def order_chart(received, title: str = "Sequence number per record, in the order the consumer received them"):
+    """Receive position (x) vs sequence number (y), one colour per partition: rising lines, a sawtooth overall."""
+    import altair as alt
+
+    df = received.reset_index()
+    return alt.Chart(df).mark_circle(size=14, opacity=0.7).encode(
+        x=alt.X("receive order:Q", title="position in the receive order"),
+        y=alt.Y("seq:Q", title="sequence number (send order)"),
+        color=alt.Color("partition:N"),
+        tooltip=["receive order", "partition", "offset", "seq", "customer"],
+    ).properties(title=title, width=460, height=260)
