@@ -153,8 +153,9 @@ def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: b
     return deleted
 
 
-def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False) -> dict:
-    """Delete this run's topics and consumer groups (or every run's, with ``previous_runs``)."""
+def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, wait: float = 15.0) -> dict:
+    """Delete this run's topics and consumer groups (or every run's, with ``previous_runs``), then
+    wait up to ``wait`` seconds until the broker no longer lists the topics."""
     prefix = ns.kafka_notebook_prefix if previous_runs else ns.kafka_prefix
     topics = [t for t in admin.list_topics() if t.startswith(prefix)]
     groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
@@ -163,4 +164,9 @@ def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False) -
         admin.delete_groups(groups)
     if topics:
         admin.delete_topics(topics, timeout_ms=15000)
+        deadline = time.monotonic() + wait
+        while any(t.startswith(prefix) for t in admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics under {prefix} still listed {wait} s after deletion")
+            time.sleep(0.2)
     return {"topics": len(topics), "groups": len(groups)}

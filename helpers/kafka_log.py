@@ -20,7 +20,7 @@ from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.partitioner.default import murmur2
 
-from . import clients, config, results
+from . import clients, config
 
 CUSTOMERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 STEPS = ["created", "paid", "packed", "shipped", "delivered"]
@@ -226,25 +226,10 @@ def watch_log_start(admin, topic: str, done, timeout: float, data_dir: Path | No
 
 
 # --- results and cleanup -----------------------------------------------------------------------
-def recorded(claim: str, notebook: str) -> dict | None:
-    """The newest figure ``notebook`` recorded for ``claim`` (e.g. notebook 03's C20), or None."""
-    df = results.load()
-    if df.empty or "notebook" not in df:
-        return None
-    rows = df[(df.claim == claim) & (df.notebook.astype(str) == notebook)]
-    return rows.iloc[-1].to_dict() if len(rows) else None
-
-
 def cleanup(admin, r, ns, *, previous_runs: bool = False, timeout: float = 15.0) -> dict:
-    """Delete this run's topics, groups and keys, then wait until the broker no longer lists the topics."""
-    removed = clients.cleanup_kafka(admin, ns, previous_runs=previous_runs)
+    """Delete this run's topics, groups and keys (waiting until the broker no longer lists the topics)."""
+    removed = clients.cleanup_kafka(admin, ns, previous_runs=previous_runs, wait=timeout)
     removed["redis keys"] = clients.cleanup_redis(r, ns, previous_runs=previous_runs)
-    prefix = ns.kafka_notebook_prefix if previous_runs else ns.kafka_prefix
-    deadline = time.monotonic() + timeout
-    while any(t.startswith(prefix) for t in admin.list_topics()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics under {prefix} still listed {timeout} s after deletion")
-        time.sleep(0.2)
     return removed
 
 

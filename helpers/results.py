@@ -80,11 +80,12 @@ def load():
     return pd.DataFrame(rows, columns=None if rows else ["claim", "metric", "value", "unit", "notebook", "time"])
 
 
-def latest(claim: str, metric: str | None = None) -> dict | None:
-    """The newest record for ``claim`` (and ``metric``), or None."""
+def latest(claim: str, metric: str | None = None, notebook: str | None = None) -> dict | None:
+    """The newest record for ``claim`` (optionally only ``metric`` and/or ``notebook``), or None."""
     path = results_path()
     if not path.exists():
         return None
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["claim"] == claim and (metric is None or r["metric"] == metric)]
+    rows = [r for r in rows if r["claim"] == claim and (metric is None or r["metric"] == metric)
+            and (notebook is None or str(r["notebook"]) == notebook)]
     return rows[-1] if rows else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ SOLUTIONS = NOTEBOOKS / "solutions"
 CELL_TIMEOUT = int(os.environ.get("COURSE_CELL_TIMEOUT", "240"))
 
 os.environ.setdefault("COURSE_QUICK", "1")
+# tests neither add figures to the learner's claims ledger nor share a namespace with the learner's
+# own open notebooks (each notebook's setup removes earlier runs of the same learner)
+os.environ.setdefault("COURSE_LEARNER", "pytest")
+os.environ.setdefault("COURSE_RESULTS", os.path.join(tempfile.mkdtemp(prefix="streamslab-results-"), "results.jsonl"))
 # the kernel must be this interpreter (the project's venv), whatever `python` is on PATH
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
