@@ -16,6 +16,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.admin import OffsetSpec
 
 from . import clients
+from .workers import wait_until
 
 
 def create_topic(admin, topic: str, partitions: int) -> str:
@@ -79,15 +80,8 @@ def wait_stable(admin, group: str, members: int, partitions: int, timeout: float
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll ``predicate()`` until it returns something truthy; raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(interval)
+    """Poll ``predicate()`` until truthy (see :func:`helpers.workers.wait_until`)."""
+    return wait_until(predicate, timeout, what, every=interval)
 
 
 def drain(consumer, timeout: float = 15.0) -> list:
