@@ -14,6 +14,7 @@ from collections import Counter
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
 
 from . import clients
 from .workers import wait_until
@@ -68,7 +69,13 @@ def wait_stable(admin, group: str, members: int, partitions: int, timeout: float
     """Wait until ``group`` is Stable with ``members`` members sharing all ``partitions``; return the table."""
     deadline = time.monotonic() + timeout
     while True:
-        desc = admin.describe_groups([group])[group]
+        try:
+            desc = admin.describe_groups([group])[group]
+        except KafkaError as exc:  # e.g. CoordinatorNotAvailable while a fresh broker sets up its offsets topic
+            if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+            continue
         if desc["group_state"] == "Stable" and len(desc["members"]) == members:
             table = assignment_table(admin, group)
             if sum(len(row["partitions"]) for row in table) == partitions:

@@ -92,6 +92,8 @@ def test_kafka_lifecycle_and_require_kafka_when_down(tmp_path, lab):
         seconds = iso.kafka.start()
         print(f"throwaway broker ready in {seconds:.1f} s")
         admin = clients.require_kafka(iso.kafka.bootstrap)
+        # ready means ready for groups: a fresh broker's first group lookup must not fail
+        assert "streamslab.test.g" in admin.describe_groups(["streamslab.test.g"])
         producer = clients.kafka_producer(iso.kafka.bootstrap)
         producer.send("streamslab.test.lifecycle", b"x").get(timeout=20)
         producer.close(timeout=5)

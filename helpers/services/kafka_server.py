@@ -149,7 +149,32 @@ class KafkaBroker(ManagedProcess):
         self.write_config()
         self.format_storage()
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        return super().start(env)
+        t0 = time.monotonic()
+        super().start(env)
+        self.wait_group_coordinator()
+        return time.monotonic() - t0
+
+    def wait_group_coordinator(self, timeout: float = 30.0) -> None:
+        """Wait until consumer groups work: on a fresh broker the first group lookup creates the
+        ``__consumer_offsets`` topic, and admin calls fail with CoordinatorNotAvailable until it exists."""
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        deadline = time.monotonic() + timeout
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000,
+                                 bootstrap_timeout_ms=5000, client_id="streamslab-supervisor")
+        try:
+            while True:
+                try:
+                    admin.describe_groups(["streamslab-supervisor-readiness"])
+                    return
+                except KafkaError as exc:
+                    if time.monotonic() > deadline:
+                        raise ServiceSetupError(f"Kafka started but its group coordinator was not available "
+                                                f"within {timeout:.0f} s ({exc}); see `make services-logs`.") from None
+                    time.sleep(0.2)
+        finally:
+            admin.close()
 
     def is_ready(self) -> bool:
         if not port_open(self.port, self.host):
