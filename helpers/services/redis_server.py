@@ -66,6 +66,13 @@ class RedisServer(ManagedProcess):
                 "--dbfilename", "dump.rdb", "--appendfilename", "appendonly.aof",
                 "--enable-debug-command", "local", "--maxmemory-policy", "noeviction"]
 
+    def start(self, env: dict | None = None) -> float:
+        """Install redis-server first if missing, so the returned ready time is the server's alone."""
+        if not self.running:
+            self.check_ports()
+            self.binary = self.binary or ensure_redis_installed()
+        return super().start(env)
+
     def is_ready(self) -> bool:
         import redis
 
