@@ -116,6 +116,23 @@ def kafka_consumer(*topics: str, bootstrap: str | None = None, **overrides):
     return KafkaConsumer(*topics, **opts)
 
 
+def drain_assigned(consumer, timeout: float = 20.0) -> list:
+    """Poll an ``assign()``-ed consumer until it reaches the end offsets it saw at the start.
+
+    Returns the records in the order ``poll`` handed them out (the *receive order*); raises
+    TimeoutError after ``timeout`` seconds instead of polling for ever.
+    """
+    parts = list(consumer.assignment())
+    end = consumer.end_offsets(parts, timeout_ms=10000)
+    records, deadline = [], time.monotonic() + timeout
+    while any(consumer.position(tp, timeout_ms=10000) < end[tp] for tp in parts):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the read did not reach the end offsets within {timeout} s")
+        for batch in consumer.poll(timeout_ms=200).values():
+            records.extend(batch)
+    return records
+
+
 def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
     """Return an admin client after the broker answered, or raise one clear sentence within ``timeout``."""
     bootstrap = bootstrap or config.kafka_bootstrap()

@@ -92,16 +92,8 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
 
 
 def drain(consumer, timeout: float = 15.0) -> list:
-    """Poll an ``assign()``-ed consumer until it reaches the end offsets it had at the start; return records."""
-    parts = list(consumer.assignment())
-    end = consumer.end_offsets(parts, timeout_ms=10000)
-    records, deadline = [], time.monotonic() + timeout
-    while any(consumer.position(tp, timeout_ms=10000) < end[tp] for tp in parts):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"replay did not reach the end offsets within {timeout} s")
-        for batch in consumer.poll(timeout_ms=200).values():
-            records.extend(batch)
-    return records
+    """Read an ``assign()``-ed consumer to the end offsets it saw at the start (see :func:`clients.drain_assigned`)."""
+    return clients.drain_assigned(consumer, timeout)
 
 
 def drain_group(consumer, end: dict[int, int], timeout: float = 20.0) -> list:

@@ -58,19 +58,8 @@ def offsets_table(admin, topic: str):
 
 # --- reading -----------------------------------------------------------------------------------
 def drain(consumer, timeout: float = 20.0) -> list:
-    """Poll an ``assign()``-ed consumer until it reaches the end offsets it saw at the start.
-
-    Returns the records in the order ``poll`` handed them out (the *receive order*).
-    """
-    parts = list(consumer.assignment())
-    end = consumer.end_offsets(parts, timeout_ms=10000)
-    records, deadline = [], time.monotonic() + timeout
-    while any(consumer.position(tp, timeout_ms=10000) < end[tp] for tp in parts):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the read did not reach the end offsets within {timeout} s")
-        for batch in consumer.poll(timeout_ms=200).values():
-            records.extend(batch)
-    return records
+    """Read an ``assign()``-ed consumer to the end offsets it saw at the start (see :func:`clients.drain_assigned`)."""
+    return clients.drain_assigned(consumer, timeout)
 
 
 def read_partitions(topic: str, partitions: list[int], start: dict[int, int] | None = None,

@@ -78,14 +78,15 @@ def cell_tags(path: Path) -> list[str]:
     return [t for c in nb["cells"] for t in c.get("metadata", {}).get("tags", [])]
 
 
+def plain(tb, expr: str):
+    """``expr`` evaluated in the kernel, returned as plain JSON data."""
+    return tb.value(f"__import__('json').loads(__import__('json').dumps({expr}, default=str))")
+
+
 @pytest.fixture
 def ref_value():
-    """``ref_value(tb, "expr")`` evaluates ``expr`` in the kernel and returns it as plain JSON data."""
-
-    def get(tb, expr: str):
-        return tb.value(f"__import__('json').loads(__import__('json').dumps({expr}, default=str))")
-
-    return get
+    """The :func:`plain` evaluator as a fixture: ``ref_value(tb, "measured")``."""
+    return plain
 
 
 def rerun_all(tb) -> None:

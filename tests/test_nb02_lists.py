@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from conftest import rerun_all, run_notebook, solution
+from conftest import plain, rerun_all, run_notebook, solution
 
 pytestmark = pytest.mark.notebook
 
@@ -26,11 +26,6 @@ NAIVE_HANDLER = """
 def handle_payment(r, job, balance_key, processed_key):
     r.incrby(balance_key, job["amount"])       # counts a redelivered payment twice
 """
-
-
-def plain(tb, expr):
-    """``expr`` evaluated in the kernel, as plain JSON data."""
-    return tb.value(f"__import__('json').loads(__import__('json').dumps({expr}, default=str))")
 
 
 def cell_output_text(tb, tag):

@@ -8,7 +8,7 @@ what it measured, exercise the checks, then re-run every cell in the same kernel
 """
 
 import pytest
-from conftest import rerun_all, run_notebook, solution
+from conftest import plain, rerun_all, run_notebook, solution
 
 pytestmark = pytest.mark.notebook
 
@@ -32,11 +32,6 @@ def dead_letter(r, stream, group, dlq, max_deliveries):
             moved.append(p["message_id"])
     return moved
 """
-
-
-def plain(tb, expr):
-    """``expr`` evaluated in the kernel, as plain JSON data."""
-    return tb.value(f"__import__('json').loads(__import__('json').dumps({expr}, default=str))")
 
 
 def id_key(entry_id):
