@@ -89,6 +89,30 @@ def ref_value():
     return plain
 
 
+def module_notebook(name: str):
+    """A module-scoped fixture: the notebook executed once from a fresh kernel, shared by the module's tests
+    (``nb = module_notebook("03")``)."""
+
+    @pytest.fixture(scope="module")
+    def nb(lab):
+        with run_notebook(name) as tb:
+            yield tb
+
+    return nb
+
+
+def cleanup_then_rerun(tb, r) -> str:
+    """Run the cleanup cell (asserting no key of the notebook is left), then Run All again in the same
+    kernel (asserting it took a new namespace). Returns the notebook's key prefix."""
+    prefix = tb.value("ns.notebook_prefix")
+    tb.execute_cell("cleanup")
+    assert list(r.scan_iter(match=prefix + "*")) == []
+    first_run = tb.value("ns.prefix")
+    rerun_all(tb)
+    assert tb.value("ns.prefix") != first_run
+    return prefix
+
+
 def rerun_all(tb) -> None:
     """Run every code cell again, in order, in the SAME kernel (the 'Run All twice' check)."""
     for index, cell in enumerate(tb.cells):

@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from conftest import plain, rerun_all, run_notebook, solution
+from conftest import cleanup_then_rerun, module_notebook, plain, solution
 
 pytestmark = pytest.mark.notebook
 
@@ -59,10 +59,7 @@ def test_course_reaper_passes_the_exercise_check_and_recovers_unstamped_jobs(r):
             r.unlink(*keys_left)
 
 
-@pytest.fixture(scope="module")
-def nb(lab):
-    with run_notebook("02") as tb:
-        yield tb
+nb = module_notebook("02")
 
 
 def test_list_workers_share_jobs_pubsub_copies(nb):
@@ -137,12 +134,7 @@ def test_exercises_stub_wrong_and_solution(nb, r):
 
 
 def test_cleanup_and_rerun_in_same_kernel(nb, r):
-    prefix = nb.value("ns.notebook_prefix")
-    nb.execute_cell("cleanup")
-    assert list(r.scan_iter(match=prefix + "*")) == []
-    first_run = nb.value("ns.prefix")
-    rerun_all(nb)
-    assert nb.value("ns.prefix") != first_run
+    prefix = cleanup_then_rerun(nb, r)
     assert plain(nb, 'measured["brpop"]["lost"]') > 0
     assert plain(nb, 'measured["reliable"]["lost"]') == 0
     assert plain(nb, 'measured["reliable"]["duplicates"]') >= 1

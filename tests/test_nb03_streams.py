@@ -8,7 +8,7 @@ what it measured, exercise the checks, then re-run every cell in the same kernel
 """
 
 import pytest
-from conftest import plain, rerun_all, run_notebook, solution
+from conftest import cleanup_then_rerun, module_notebook, plain, solution
 
 pytestmark = pytest.mark.notebook
 
@@ -39,10 +39,7 @@ def id_key(entry_id):
     return int(ms), int(seq)
 
 
-@pytest.fixture(scope="module")
-def nb(lab):
-    with run_notebook("03") as tb:
-        yield tb
+nb = module_notebook("03")
 
 
 def test_ids_are_time_based_and_increasing(nb):
@@ -146,12 +143,7 @@ def test_exercises_stub_wrong_and_solution(nb, r):
 
 
 def test_cleanup_and_rerun_in_same_kernel(nb, r):
-    prefix = nb.value("ns.notebook_prefix")
-    nb.execute_cell("cleanup")
-    assert list(r.scan_iter(match=prefix + "*")) == []
-    first_run = nb.value("ns.prefix")
-    rerun_all(nb)
-    assert nb.value("ns.prefix") != first_run
+    prefix = cleanup_then_rerun(nb, r)
     c = plain(nb, 'measured["crash"]')
     assert c["pending_before"] == c["claimed"] and c["pending_after"] == 0
     t = plain(nb, 'measured["replay"]')
