@@ -1,0 +1,270 @@
+"""Plumbing for notebook 09 (Kafka as the backbone, Redis as the serving view).
+
+An order **generator** process writes order events into a Kafka topic at a rate it reads from a
+Redis hash (a slider in the notebook changes it); a **processor** process (a consumer-group member)
+folds each event into a Redis *view* — revenue per product (hash), units sold per product (sorted
+set), orders per minute of event time (hash) — and publishes one Pub/Sub notification per update.
+
+Two ways to apply an update: :data:`APPLY_LUA` (idempotent: the update and the partition's last
+applied offset change together in one Lua script, and an offset already applied is skipped) and
+``mode="naive"`` (the same increments without the guard: a redelivered record counts twice).
+:func:`recount` recomputes the view from the topic itself, the truth every drill compares with.
+Both workers run under :class:`helpers.workers.ProcessWorker` and stop when ``<report>:stop`` exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+
+from . import clients
+from .workers import wait_until
+
+#: product -> unit price in cents (integers: a replay must add up to the very same totals)
+PRODUCTS = {"espresso": 250, "latte": 380, "croissant": 290, "bagel": 320, "muffin": 270,
+            "tea": 220, "cookie": 150, "sandwich": 650}
+
+#: The idempotent update: one atomic script per record (KEYS: revenue, sold, per_minute, applied;
+#: ARGV: partition, offset, product, cents, qty, minute, channel). Returns 1 applied, 0 skipped.
+APPLY_LUA = """
+local last = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) <= last then return 0 end            -- already applied: a redelivery
+local revenue = redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[4])
+local sold = redis.call('ZINCRBY', KEYS[2], ARGV[5], ARGV[3])
+local orders = redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])              -- the partition's last applied offset
+redis.call('PUBLISH', ARGV[7], cjson.encode({product=ARGV[3], revenue=revenue, sold=tonumber(sold),
+  minute=ARGV[6], orders=orders, partition=tonumber(ARGV[1]), offset=tonumber(ARGV[2])}))
+return 1
+"""
+
+
+def view_keys(view: str) -> dict[str, str]:
+    """The Redis names of one view: its three aggregates, its applied offsets and its channel."""
+    return {"revenue": f"{view}:revenue", "sold": f"{view}:sold", "per_minute": f"{view}:per_minute",
+            "applied": f"{view}:applied", "channel": f"{view}:updates"}
+
+
+def minute_of(ts_ms: int) -> str:
+    """The event-time minute bucket (UTC) an order counts in, e.g. ``2026-05-04 13:07``."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts_ms / 1000))
+
+
+def order_event(seq: str, rng: random.Random, ts_ms: int | None = None) -> dict:
+    """One order: a product, a quantity of 1-3, its amount in cents and its event time."""
+    product = rng.choice(list(PRODUCTS))
+    qty = rng.choice([1, 1, 1, 2, 2, 3])
+    return {"order": seq, "product": product, "qty": qty, "cents": PRODUCTS[product] * qty,
+            "ts": ts_ms if ts_ms is not None else int(time.time() * 1000)}
+
+
+def generator(*, topic: str, bootstrap: str, redis_url: str, control: str, seed: int = 9,
+              limit: int = 0, lifetime: float = 600.0) -> None:
+    """A PROCESS writing order events to ``topic`` (key = product) at ``HGET control rate`` per second.
+
+    Rate 0 pauses. Every ~0.25 s it flushes and writes ``produced`` (acknowledged events) and
+    ``state`` (``running`` / ``idle``) into the hash ``control``. It exits after ``limit`` events
+    (0 = no limit), after ``lifetime`` seconds, or when ``<control>:stop`` exists.
+    """
+    r = clients.redis_client(redis_url)
+    producer = clients.kafka_producer(bootstrap, linger_ms=5, client_id="nb09-generator")
+    rng, sent, acked = random.Random(seed), 0, 0
+    deadline, last_report = time.monotonic() + lifetime, 0.0
+    rate, next_at = 0.0, time.monotonic()
+    while time.monotonic() < deadline and not (limit and sent >= limit):
+        now = time.monotonic()
+        if now - last_report >= 0.25:
+            producer.flush(timeout=10)
+            acked = sent
+            rate = float(r.hget(control, "rate") or 0)
+            r.hset(control, mapping={"produced": acked, "state": "running" if rate > 0 else "idle",
+                                     "pid": os.getpid()})
+            last_report = now
+            if r.exists(f"{control}:stop"):
+                break
+        if rate <= 0:
+            time.sleep(0.05)
+            next_at = time.monotonic()
+            continue
+        event = order_event(f"{os.getpid()}-{sent}", rng)
+        producer.send(topic, key=event["product"].encode(), value=json.dumps(event).encode())
+        sent += 1
+        next_at = max(next_at + 1.0 / rate, now - 0.5)  # catch up at most half a second
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    producer.flush(timeout=10)
+    r.hset(control, mapping={"produced": sent, "state": "done"})
+    producer.close(timeout=10)
+
+
+def _apply_batch(sink, script, records, keys: dict, mode: str) -> tuple[int, int]:
+    """Apply a batch to the view in one round trip. Returns (applied, skipped)."""
+    pipe = sink.pipeline(transaction=False)
+    for rec in records:
+        e = json.loads(rec.value)
+        minute = minute_of(e["ts"])
+        if mode == "idempotent":
+            script(keys=[keys["revenue"], keys["sold"], keys["per_minute"], keys["applied"]],
+                   args=[rec.partition, rec.offset, e["product"], e["cents"], e["qty"], minute,
+                         keys["channel"]], client=pipe)
+        else:  # naive: the same increments, no memory of what was applied
+            pipe.hincrby(keys["revenue"], e["product"], e["cents"])
+            pipe.zincrby(keys["sold"], e["qty"], e["product"])
+            pipe.hincrby(keys["per_minute"], minute, 1)
+            pipe.publish(keys["channel"], json.dumps({"product": e["product"], "offset": rec.offset,
+                                                      "partition": rec.partition, "minute": minute}))
+    replies = pipe.execute()
+    if mode == "idempotent":
+        applied = sum(int(x) for x in replies)
+        return applied, len(records) - applied
+    return len(records), 0
+
+
+def processor(*, topic: str, group: str, bootstrap: str, sink_url: str, report_url: str, view: str,
+              report: str, mode: str = "idempotent", client_id: str = "processor", batch: int = 50,
+              stall_after: int = 0, retry_s: float = 0.5, lifetime: float = 600.0,
+              session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000) -> None:
+    """A consumer-group PROCESS folding ``topic`` into the view ``view`` on the Redis at ``sink_url``.
+
+    Per batch: apply every record (``mode`` "idempotent" or "naive"), then ``commit()``: a crash
+    between the two redelivers the batch (at-least-once). If the sink Redis is unreachable the
+    batch is not committed: the consumer seeks back to the batch's first offsets and retries every
+    ``retry_s`` seconds, so nothing is skipped. With ``stall_after`` > 0 it stops after the batch
+    that takes its total past that many records — applied, NOT committed — writes
+    ``<report>:stalled`` and waits to be killed. Progress goes to the hash ``<report>:status`` on
+    the Redis at ``report_url`` (which stays up while the sink is down).
+    """
+    import redis
+
+    from .groups import subscribed
+
+    rep = clients.redis_client(report_url)
+    sink = clients.redis_client(sink_url, socket_timeout=2)
+    script = sink.register_script(APPLY_LUA)
+    keys = view_keys(view)
+    status = f"{report}:status"
+    rep.hset(status, mapping={"pid": os.getpid(), "mode": mode, "state": "joining", "applied": 0,
+                              "skipped": 0, "redis_errors": 0, "batches": 0})
+    consumer = subscribed(topic, bootstrap=bootstrap, group_id=group, client_id=client_id,
+                          max_poll_records=batch, session_timeout_ms=session_timeout_ms,
+                          heartbeat_interval_ms=heartbeat_interval_ms)
+    total = 0
+    deadline = time.monotonic() + lifetime
+    try:
+        while time.monotonic() < deadline and not rep.exists(f"{report}:stop"):
+            polled = consumer.poll(timeout_ms=200)
+            records = [rec for tp in sorted(polled) for rec in polled[tp]]
+            if not records:
+                rep.hset(status, mapping={"state": "idle", "idle_at": time.time()})
+                continue
+            try:
+                applied, skipped = _apply_batch(sink, script, records, keys, mode)
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                rep.hincrby(status, "redis_errors", 1)
+                rep.hset(status, mapping={"state": "waiting for Redis", "error": type(exc).__name__})
+                for tp, recs in polled.items():
+                    consumer.seek(tp, recs[0].offset)  # nothing is committed: read this batch again
+                time.sleep(retry_s)
+                continue
+            total += len(records)
+            rep.hincrby(status, "applied", applied)
+            rep.hincrby(status, "skipped", skipped)
+            rep.hincrby(status, "batches", 1)
+            rep.hset(status, "state", "running")
+            if stall_after and total >= stall_after:
+                rep.hset(f"{report}:stalled", mapping={
+                    "records": len(records), "cents": sum(json.loads(x.value)["cents"] for x in records),
+                    "offsets": json.dumps({tp.partition: [recs[0].offset, recs[-1].offset]
+                                           for tp, recs in polled.items()}), "t": time.time()})
+                while time.monotonic() < deadline:  # applied, not committed: the kill lands here
+                    time.sleep(0.05)
+            consumer.commit()
+    finally:
+        rep.hset(status, "state", "stopped")
+        consumer.close()
+
+
+def aggregate(events) -> dict:
+    """The view computed in Python from order events (dicts): what the Redis view must equal."""
+    revenue, sold, per_minute = Counter(), Counter(), Counter()
+    for e in events:
+        revenue[e["product"]] += e["cents"]
+        sold[e["product"]] += e["qty"]
+        per_minute[minute_of(e["ts"])] += 1
+    return {"revenue": dict(revenue), "sold": dict(sold), "per_minute": dict(per_minute),
+            "orders": sum(per_minute.values())}
+
+
+def read_topic(admin, topic: str, timeout: float = 30.0) -> list:
+    """Every record of ``topic`` from the earliest retained offset to the end (no group, no commit)."""
+    from .groups import topic_partitions
+
+    consumer = clients.kafka_consumer(client_id="nb09-recount")
+    try:
+        consumer.assign(topic_partitions(admin, topic))
+        consumer.seek_to_beginning()
+        return clients.drain_assigned(consumer, timeout)
+    finally:
+        consumer.close()
+
+
+def recount(admin, topic: str) -> dict:
+    """The truth: the view recomputed from every order event in the topic."""
+    return aggregate(json.loads(rec.value) for rec in read_topic(admin, topic))
+
+
+def read_view(r, view: str) -> dict:
+    """The view as Redis holds it now, in the shape of :func:`aggregate`."""
+    k = view_keys(view)
+    per_minute = {m: int(n) for m, n in r.hgetall(k["per_minute"]).items()}
+    return {"revenue": {p: int(c) for p, c in r.hgetall(k["revenue"]).items()},
+            "sold": {p: int(float(q)) for p, q in r.zrange(k["sold"], 0, -1, withscores=True)},
+            "per_minute": per_minute, "orders": sum(per_minute.values())}
+
+
+def compare(view: dict, truth: dict) -> dict:
+    """How the view differs from the truth: equal or not, and by how much (cents, units, orders)."""
+    wrong = sorted(p for p in set(view["revenue"]) | set(truth["revenue"])
+                   if view["revenue"].get(p, 0) != truth["revenue"].get(p, 0)
+                   or view["sold"].get(p, 0) != truth["sold"].get(p, 0))
+    return {"equal": view == truth, "orders_view": view["orders"], "orders_truth": truth["orders"],
+            "extra_orders": view["orders"] - truth["orders"],
+            "extra_cents": sum(view["revenue"].values()) - sum(truth["revenue"].values()),
+            "extra_units": sum(view["sold"].values()) - sum(truth["sold"].values()),
+            "products_wrong": wrong}
+
+
+def status(r, report: str) -> dict:
+    """A processor's progress hash (applied, skipped, redis_errors, state, ...)."""
+    return r.hgetall(f"{report}:status")
+
+
+def wait_caught_up(admin, r, group: str, topic: str, report: str, timeout: float = 60.0) -> float:
+    """Wait until ``group`` has committed the end of ``topic`` and its processor has polled empty
+    since; returns the seconds waited (raises TimeoutError after ``timeout``)."""
+    from .groups import lag, offsets
+
+    t0 = time.time()
+    end = offsets(admin, topic)
+    wait_until(lambda: lag(admin, group, topic, end) == 0, timeout, f"group {group} to reach {end}", every=0.1)
+    done = time.time()
+    wait_until(lambda: float(status(r, report).get("idle_at", 0)) > done, 15, "the processor to go idle", every=0.1)
+    return time.time() - t0
+
+
+def pause(r, control: str, timeout: float = 15.0) -> int:
+    """Set the generator's rate to 0 and wait until it has flushed; returns the events it produced."""
+    r.hset(control, mapping={"rate": 0, "state": "pausing"})
+    wait_until(lambda: r.hget(control, "state") in ("idle", "done"), timeout, "the generator to pause", every=0.05)
+    return int(r.hget(control, "produced") or 0)
+
+
+def stop(r, report: str, worker, timeout: float = 15.0) -> int:
+    """Ask a processor (or, with its control key, the generator) to leave cleanly and wait for it."""
+    r.set(f"{report}:stop", 1, ex=120)
+    try:
+        return worker.wait(timeout)
+    finally:
+        r.delete(f"{report}:stop")
