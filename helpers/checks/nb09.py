@@ -10,7 +10,7 @@ import json
 import random
 import secrets
 
-from .. import groups, pipeline
+from .. import clients, groups, pipeline
 from . import CheckResult, check, not_yet, passed
 
 
@@ -69,21 +69,25 @@ def idempotent_apply(apply_order, r, ns, n: int = 60) -> CheckResult:
 
 
 @check
-def latest_per_key(latest, admin, producer, ns, n: int = 120) -> CheckResult:
+def latest_per_key(latest, admin, ns, n: int = 120) -> CheckResult:
     """``latest(topic) -> {key: value dict}`` must return the newest value of every key of a
-    changelog topic (written here, fresh, with random keys)."""
+    changelog topic (written here, fresh, with random keys, by the check's own producer)."""
     rng = random.Random(secrets.randbits(32))
     topic = groups.create_topic(admin, ns.topic(f"check-changelog-{secrets.token_hex(2)}"), 2)
     keys = [f"sku-{rng.randint(100, 999)}" for _ in range(rng.randint(4, 8))]
     truth: dict[str, dict] = {}
-    futures = []
-    for i in range(n):
-        key = rng.choice(keys)
-        value = {"version": i, "units": rng.randint(1, 500)}
-        truth[key] = value
-        futures.append(producer.send(topic, key=key.encode(), value=json.dumps(value).encode()))
-    for f in futures:
-        f.get(timeout=10)
+    producer = clients.kafka_producer()
+    try:
+        futures = []
+        for i in range(n):
+            key = rng.choice(keys)
+            value = {"version": i, "units": rng.randint(1, 500)}
+            truth[key] = value
+            futures.append(producer.send(topic, key=key.encode(), value=json.dumps(value).encode()))
+        for f in futures:
+            f.get(timeout=10)
+    finally:
+        producer.close(timeout=10)
     got = latest(topic)  # the stub raises NotImplementedError
     if not isinstance(got, dict):
         return not_yet(f"latest_per_key returned a {type(got).__name__}, not a dict.", "return {key: value}")
