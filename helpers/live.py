@@ -155,3 +155,26 @@ def compare_table(view: dict, truth: dict):
         same = row["units (Redis)"] == row["units (recount)"] and row["revenue $ (Redis)"] == row["revenue $ (recount)"]
         rows.append({**row, "status": "OK" if same else "FAILED"})
     return ui.style_status(pd.DataFrame(rows)).format(precision=2)
+
+
+def swimlane(events, *, lane: str = "worker", time: str = "t", event: str = "event",
+             kills: dict[str, float] | None = None, title: str = "", width: int = 560):
+    """One lane per process, its events on a time axis, each kill a red rule (a stand-in with the
+    signature of the shared ``charts.swimlane`` of the ``ui`` branch)."""
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(events)
+    kdf = pd.DataFrame([{lane: w, time: t, "label": f"SIGKILL {w}"} for w, t in (kills or {}).items()],
+                       columns=[lane, time, "label"])
+    lanes = list(dict.fromkeys([*df[lane], *kdf[lane]]))
+    y = alt.Y(f"{lane}:N", sort=lanes, title=None)
+    x = alt.X(f"{time}:Q", title="seconds since the drill started")
+    marks = alt.Chart(df).mark_point(filled=True, size=70).encode(
+        x=x, y=y, color=alt.Color(f"{event}:N", title="event"), shape=alt.Shape(f"{event}:N", title="event"),
+        tooltip=list(df.columns))
+    kill = alt.Chart(kdf).mark_rule(color="#cf222e", strokeDash=[5, 3], strokeWidth=2).encode(x=x, tooltip=["label"])
+    label = alt.Chart(kdf).mark_text(color="#cf222e", align="left", dx=4, dy=-10, fontWeight="bold").encode(
+        x=x, y=y, text="label:N")
+    return alt.layer(marks, kill, label).properties(title=title or "Timeline: one lane per process, kills in red",
+                                                    width=width, height=max(46 * len(lanes), 60))

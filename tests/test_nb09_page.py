@@ -59,9 +59,9 @@ def pipeline_running(lab, r, kafka_admin):
     view, control = ns.key("view"), ns.key("generator")
     r.hset(control, mapping={"rate": 30, "produced": 0})
     common = dict(topic=topic, bootstrap=config.kafka_bootstrap(), max_seconds=180, lifetime=180)
-    gen = workers.ProcessWorker("helpers.pipeline:generator", name="pagetest-generator", redis_url=config.redis_url(),
+    gen = workers.ProcessWorker("helpers.pipeline_workers:generator", name="pagetest-generator", redis_url=config.redis_url(),
                                 control=control, **common).start()
-    proc = workers.ProcessWorker("helpers.pipeline:processor", name="pagetest-processor", group=ns.group("processor"),
+    proc = workers.ProcessWorker("helpers.pipeline_workers:processor", name="pagetest-processor", group=ns.group("processor"),
                                  sink_url=config.redis_url(), report_url=config.redis_url(), view=view,
                                  report=ns.key("processor"), **common).start()
     page = dashboard.serve(config.redis_url(), view, title="Page test")
