@@ -96,6 +96,7 @@ def processor(*, topic: str, group: str, bootstrap: str, sink_url: str, report_u
     batch applied, redelivery skipped, stalled, left the group) to the list ``<report>:events``.
     """
     import redis
+    from kafka.errors import CommitFailedError, KafkaTimeoutError
 
     from .groups import subscribed
 
@@ -147,8 +148,11 @@ def processor(*, topic: str, group: str, bootstrap: str, sink_url: str, report_u
                 event("stalled: applied, not committed", records=len(records))
                 while time.monotonic() < deadline:  # applied, not committed: the kill lands here
                     time.sleep(0.05)
-            consumer.commit()
+            try:
+                consumer.commit(timeout_ms=10000)
+            except (CommitFailedError, KafkaTimeoutError) as exc:  # e.g. a rebalance took the partitions
+                event("commit failed", error=type(exc).__name__)   # they are redelivered: the guard skips them
     finally:
         rep.hset(status, "state", "stopped")
         event("left the group")
-        consumer.close()
+        consumer.close(timeout_ms=10000)

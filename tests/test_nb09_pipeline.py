@@ -93,6 +93,9 @@ def test_results_recorded_against_claims(nb):
     rows = plain(nb, "[r for r in results.load().to_dict('records') if str(r['notebook']) == '09']")
     by_claim = {(row["claim"], row["metric"]): row for row in rows}
     assert by_claim[("C23", "view_equal_after_rebuild_by_replay")]["verdict"] == "confirmed"
+    assert by_claim[("C23", "live_view_equal_to_recount")]["verdict"] == "confirmed"
+    kept = by_claim[("C23", "records_kept_by_compaction")]
+    assert kept["verdict"] == "confirmed" and kept["value"] < kept["details"]["written"]
     assert by_claim[("C22", "redelivered_after_sigkill")]["value"] > 0
     assert by_claim[("C12", "orders_accepted_while_redis_down")]["verdict"] == "confirmed"
     assert by_claim[("C14", "new_group_view_equal_to_recount")]["verdict"] == "confirmed"
