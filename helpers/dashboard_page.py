@@ -20,7 +20,7 @@ PAGE = r"""<!doctype html>
  .LIVE{background:#1a7f37} .CONNECTING{background:#9a6700} .OFFLINE{background:#cf222e}
  table{border-collapse:collapse;background:#fff;border:1px solid #d0d7de;border-radius:8px;min-width:520px}
  th,td{padding:5px 10px;text-align:left;border-bottom:1px solid #eaeef2;font-variant-numeric:tabular-nums}
- td.n{text-align:right} .bar{height:12px;background:#0969da;border-radius:3px}
+ td.n,th.n{text-align:right} #minutes{min-width:200px} .bar{height:12px;background:#0969da;border-radius:3px}
  .cols{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start} h2{font-size:15px;margin:0 0 8px}
  .flash{animation:fl .6s} @keyframes fl{from{background:#fff8c5}to{background:transparent}}
  footer{margin-top:16px;color:#57606a;font-size:12px}
@@ -36,9 +36,9 @@ PAGE = r"""<!doctype html>
 </div>
 <div class="cols">
  <div><h2>Top sellers (units) and revenue per product</h2>
-  <table id="products"><thead><tr><th>#</th><th>product</th><th>units</th><th>revenue</th><th style="width:160px"></th></tr></thead><tbody></tbody></table></div>
+  <table id="products"><thead><tr><th>#</th><th>product</th><th class="n">units</th><th class="n">revenue</th><th style="width:160px"></th></tr></thead><tbody></tbody></table></div>
  <div><h2>Orders per minute (event time, UTC)</h2>
-  <table id="minutes"><thead><tr><th>minute</th><th>orders</th></tr></thead><tbody></tbody></table></div>
+  <table id="minutes"><thead><tr><th>minute</th><th class="n">orders</th></tr></thead><tbody></tbody></table></div>
 </div>
 <footer>Served on 127.0.0.1 by the notebook's kernel. This page only reads: it never writes to Redis or Kafka.</footer>
 <script>
