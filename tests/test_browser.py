@@ -228,6 +228,9 @@ def test_learner_runs_and_saves_notebooks_in_jupyterlab(learner_lab, chromium):
             shoot_each(page, ".jp-NotebookPanel:not(.lm-mod-hidden) .vega-embed", f"nb{name}-chart")
             page.locator(feature).first.scroll_into_view_if_needed()
             shot(page, f"nb{name}-feature")  # 01: the flood's bar stopped on purpose; 04: Kafka's CLI
+            if name == "01":  # the deliberate stop is drawn blue (info), never red (danger)
+                flood = page.locator(".jp-OutputArea-output:has-text('PUBLISH 1 kB messages') .progress-bar")
+                assert flood.count() == 1 and "progress-bar-info" in flood.get_attribute("class")
     finally:
         shot(page, "lab-last-state")  # what the screen showed at the end (or when a step failed)
         page.close()
