@@ -1,9 +1,9 @@
-"""Notebook 09's controls: the generator's rate slider, a prediction box and a live view.
+"""The live view of :mod:`helpers.widgets`: a table or chart redrawn while an experiment runs.
 
-``predict`` / ``compare`` / ``LiveView`` follow the API of the shared ``helpers.widgets`` being
-built on the ``ui`` branch (same names and arguments), one small piece each, so the notebook can
-switch to the shared ones with an import change when they land. Every piece works headless too
-(nbclient, ``make site``): the text forms say what a click would do.
+One display handle is updated every ``every`` seconds from a background thread while the cell that
+opened it runs (nbclient applies those updates too, so a headless run shows the last frame); in a
+live JupyterLab an Altair chart is drawn once as a widget and then only its spec changes.
+Use it as ``widgets.LiveView``.
 """
 
 from __future__ import annotations
@@ -18,61 +18,20 @@ from IPython.display import HTML, display
 from . import ui
 
 
-def set_rate(r, control: str, per_second: float) -> float:
-    """Tell the generator process (it reads ``HGET control rate``) how many orders per second to write."""
-    r.hset(control, "rate", per_second)
-    return per_second
+def _failed(message: str) -> HTML:
+    return HTML(f'<div style="font:13px/1.5 sans-serif">{ui.badge_html("FAILED")} {html.escape(message)}</div>')
 
 
-def rate_slider(r, control: str, *, value: int = 20, high: int = 200):
-    """A slider that sets the generator's rate while it runs (``set_rate`` is its headless form)."""
-    import ipywidgets as w
-
-    set_rate(r, control, value)
-    slider = w.IntSlider(value=value, min=0, max=high, step=5, description="orders / s",
-                         continuous_update=False, style={"description_width": "initial"})
-    slider.observe(lambda change: set_rate(r, control, change["new"]), names="value")
-    return slider
-
-
-class Prediction:
-    """A learner's prediction: ``.value`` is None until ``.set(x)`` (or a saved answer)."""
-
-    def __init__(self, key: str, question: str, *, notebook: str, unit: str = "", claim: str | None = None):
-        self.key, self.question, self.notebook, self.unit, self.claim = key, question, notebook, unit, claim
-        self.value: Any = None
-
-    def set(self, value) -> Prediction:
-        self.value = value
-        return self
-
-    def _repr_html_(self) -> str:
-        return (f"<div style='font:13px/1.5 sans-serif'>{ui.badge_html('PREDICT')} <b>{html.escape(self.question)}</b>"
-                f"<br><i>Write your answer down, or record it: <code>{html.escape(self.key)}.set(...)</code> "
-                "in a new cell.</i></div>")
-
-    def __repr__(self) -> str:
-        return f"[PREDICT] {self.question}"
-
-
-def predict(key: str, question: str, *, notebook: str, unit: str = "", claim: str | None = None) -> Prediction:
-    """A prediction to show before a drill (end the cell with it)."""
-    return Prediction(key, question, notebook=notebook, unit=unit, claim=claim)
-
-
-def compare(prediction: Prediction, measured, *, note: str = "") -> ui.Badge:
-    """The observe step: the prediction (if any) beside the measured figure, as one badge line."""
-    if prediction.value is None:
-        return ui.badge("MEASURED", f"{measured} {prediction.unit}. {note}".strip())
-    word = "AS PREDICTED" if prediction.value == measured else "SURPRISE"
-    return ui.badge(word, f"you predicted {prediction.value}, measured {measured} {prediction.unit}. {note}".strip())
+def _starting() -> HTML:
+    return HTML('<div style="font:13px/1.5 sans-serif">starting ...</div>')
 
 
 class LiveView:
-    """Redraws ``render()`` every ``every`` seconds through one display handle while a cell runs.
+    """Redraws ``render()`` (a DataFrame, chart or anything displayable) every ``every`` seconds
+    while an experiment runs, through one display handle (works headless too, while the cell runs).
 
-    >>> with LiveView(lambda: table(r), every=0.5):
-    ...     time.sleep(10)
+    >>> with widgets.LiveView(lambda: pending_table(r, STREAM, GROUP), every=0.5) as view:
+    ...     wait_for_experiment()
     """
 
     def __init__(self, render: Callable[[], Any], *, every: float = 0.5, title: str = ""):
@@ -82,15 +41,30 @@ class LiveView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._handle = None
+        self._chart = None  # the one JupyterChart a live lab updates in place
 
-    def _draw(self) -> None:
+    def _draw(self, final: bool = False) -> None:
         try:
-            self._handle.update(self.render())
-            self.frames += 1
-        except Exception as exc:  # keep the last frame, say why the view stopped
+            obj = self.render()
+        except Exception as exc:  # keep the last good frame, say what went wrong, stop redrawing
             self.error = exc
             self._stop.set()
-            self._handle.update(ui.badge("FAILED", f"live view stopped: {type(exc).__name__}: {exc}"))
+            obj = _failed(f"live view stopped: {type(exc).__name__}: {exc}")
+        import altair as alt
+
+        if isinstance(obj, alt.TopLevelMixin) and ui.interactive():
+            if self._chart is None:
+                alt.JupyterChart.enable_offline(True)
+                self._chart = alt.JupyterChart(chart=obj)
+                obj = self._chart
+            else:
+                self._chart.chart = obj
+                obj = None
+        if obj is not None and self._handle is not None:
+            self._handle.update(obj)
+        elif obj is not None and final:  # no display handles (a plain Python run): the last frame only
+            display(obj)
+        self.frames += 1
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -99,19 +73,19 @@ class LiveView:
     def start(self) -> LiveView:
         if self.title:
             display(HTML(f"<b>{html.escape(self.title)}</b>"))
-        self._handle = display(ui.badge("STARTING"), display_id=True)
+        self._handle = display(_starting(), display_id=True)
         self._draw()
-        self._thread = threading.Thread(target=self._loop, name="nb09-live-view", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="live-view", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> LiveView:
-        """Stop redrawing and draw the final frame."""
+        """Stop redrawing and draw the final frame (from the calling cell)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(5.0, 3 * self.every))
         if self.error is None:
-            self._draw()
+            self._draw(final=True)
         return self
 
     def __enter__(self) -> LiveView:
@@ -119,62 +93,3 @@ class LiveView:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def view_table(view: dict):
-    """The view as a table: one row per product, best seller first (units, revenue in dollars)."""
-    import pandas as pd
-
-    rows = [{"product": p, "units": view["sold"].get(p, 0), "revenue $": view["revenue"].get(p, 0) / 100}
-            for p in view["revenue"]]
-    df = pd.DataFrame(rows, columns=["product", "units", "revenue $"])
-    return df.sort_values(["units", "product"], ascending=[False, True]).reset_index(drop=True)
-
-
-def view_chart(view: dict, *, title: str = ""):
-    """Units sold per product as bars, titled with the totals (what the live view redraws)."""
-    import altair as alt
-
-    df = view_table(view)
-    head = f"{view['orders']:,} orders, ${sum(view['revenue'].values()) / 100:,.2f}"
-    return alt.Chart(df).mark_bar().encode(
-        x=alt.X("product:N", sort=None), y=alt.Y("units:Q"),
-        tooltip=[alt.Tooltip("product:N"), alt.Tooltip("units:Q"), alt.Tooltip("revenue $:Q", format=",.2f")],
-    ).properties(title=f"{title} {head}".strip(), width=380, height=180)
-
-
-def compare_table(view: dict, truth: dict):
-    """The view beside the recount, one row per product, with an OK / FAILED badge per row."""
-    import pandas as pd
-
-    rows = []
-    for p in sorted(set(view["revenue"]) | set(truth["revenue"])):
-        row = {"product": p, "units (Redis)": view["sold"].get(p, 0), "units (recount)": truth["sold"].get(p, 0),
-               "revenue $ (Redis)": view["revenue"].get(p, 0) / 100,
-               "revenue $ (recount)": truth["revenue"].get(p, 0) / 100}
-        same = row["units (Redis)"] == row["units (recount)"] and row["revenue $ (Redis)"] == row["revenue $ (recount)"]
-        rows.append({**row, "status": "OK" if same else "FAILED"})
-    return ui.style_status(pd.DataFrame(rows)).format(precision=2)
-
-
-def swimlane(events, *, lane: str = "worker", time: str = "t", event: str = "event",
-             kills: dict[str, float] | None = None, title: str = "", width: int = 560):
-    """One lane per process, its events on a time axis, each kill a red rule (a stand-in with the
-    signature of the shared ``charts.swimlane`` of the ``ui`` branch)."""
-    import altair as alt
-    import pandas as pd
-
-    df = pd.DataFrame(events)
-    kdf = pd.DataFrame([{lane: w, time: t, "label": f"SIGKILL {w}"} for w, t in (kills or {}).items()],
-                       columns=[lane, time, "label"])
-    lanes = list(dict.fromkeys([*df[lane], *kdf[lane]]))
-    y = alt.Y(f"{lane}:N", sort=lanes, title=None)
-    x = alt.X(f"{time}:Q", title="seconds since the drill started")
-    marks = alt.Chart(df).mark_point(filled=True, size=70).encode(
-        x=x, y=y, color=alt.Color(f"{event}:N", title="event"), shape=alt.Shape(f"{event}:N", title="event"),
-        tooltip=list(df.columns))
-    kill = alt.Chart(kdf).mark_rule(color="#cf222e", strokeDash=[5, 3], strokeWidth=2).encode(x=x, tooltip=["label"])
-    label = alt.Chart(kdf).mark_text(color="#cf222e", align="left", dx=4, dy=-10, fontWeight="bold").encode(
-        x=x, y=y, text="label:N")
-    return alt.layer(marks, kill, label).properties(title=title or "Timeline: one lane per process, kills in red",
-                                                    width=width, height=max(46 * len(lanes), 60))

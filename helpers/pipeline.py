@@ -129,6 +129,29 @@ def wait_caught_up(admin, r, group: str, topic: str, report: str, timeout: float
     return time.time() - t0
 
 
+def set_rate(r, control: str, per_second: float) -> float:
+    """Tell the generator process (it reads ``HGET control rate`` every 0.25 s) how many orders per
+    second to write; 0 pauses it."""
+    r.hset(control, "rate", per_second)
+    return per_second
+
+
+def measure_rate(r, control: str, per_second: float, seconds: float) -> dict:
+    """Set the generator's rate, then count the orders Kafka acknowledged over about ``seconds``:
+    between two of the generator's own reports (``produced`` at ``at``), the first one after it
+    has read the new rate."""
+    set_rate(r, control, per_second)
+
+    def report(after: float) -> tuple[int, float]:
+        wait_until(lambda: float(r.hget(control, "at") or 0) > after, 10, "the generator to report", every=0.02)
+        produced, at = r.hmget(control, "produced", "at")
+        return int(produced), float(at)
+
+    p0, t0 = report(time.time() + 0.3)  # the generator reads the rate every 0.25 s
+    p1, t1 = report(t0 + seconds)
+    return {"rate set (orders/s)": per_second, "orders/s measured": round((p1 - p0) / (t1 - t0), 1)}
+
+
 def pause(r, control: str, timeout: float = 15.0) -> int:
     """Set the generator's rate to 0 and wait until it has flushed; returns the events it produced."""
     r.hset(control, mapping={"rate": 0, "state": "pausing"})

@@ -23,8 +23,8 @@ def generator(*, topic: str, bootstrap: str, redis_url: str, control: str, seed:
               limit: int = 0, lifetime: float = 600.0) -> None:
     """A PROCESS writing order events to ``topic`` (key = product) at ``HGET control rate`` per second.
 
-    Rate 0 pauses. Every ~0.25 s it flushes and writes ``produced`` (acknowledged events) and
-    ``state`` (``running`` / ``idle``) into the hash ``control``. It exits after ``limit`` events
+    Rate 0 pauses. Every ~0.25 s it flushes and writes ``produced`` (acknowledged events), ``at``
+    (when, epoch seconds) and ``state`` (``running`` / ``idle``) into the hash ``control``. It exits after ``limit`` events
     (0 = no limit), after ``lifetime`` seconds, or when ``<control>:stop`` exists.
     """
     r = clients.redis_client(redis_url)
@@ -38,8 +38,8 @@ def generator(*, topic: str, bootstrap: str, redis_url: str, control: str, seed:
             producer.flush(timeout=10)
             acked = sent
             rate = float(r.hget(control, "rate") or 0)
-            r.hset(control, mapping={"produced": acked, "state": "running" if rate > 0 else "idle",
-                                     "pid": os.getpid()})
+            r.hset(control, mapping={"produced": acked, "at": time.time(),
+                                     "state": "running" if rate > 0 else "idle", "pid": os.getpid()})
             last_report = now
             if r.exists(f"{control}:stop"):
                 break

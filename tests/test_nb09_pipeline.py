@@ -79,6 +79,19 @@ def test_drills_counted(nb):
     assert_drills(plain(nb, "measured"))
 
 
+def test_rate_control_and_predictions(nb, r):
+    """The rate control's first run set the notebook's rate and measured a flow; once the cleanup cell
+    has stopped the generator, a click says so and writes nothing. Every drill asked for a prediction."""
+    tried = plain(nb, "rate_ctl.tried")
+    assert tried[0]["rate set (orders/s)"] == nb.value("RATE") == nb.value("rate_ctl.history[0][0]")
+    assert tried[0]["orders/s measured"] > 0, tried
+    assert nb.value("generator.alive") is False                          # the cleanup cell ran
+    assert nb.value("str(rate_ctl.run(55))").startswith("[STOPPED] the generator is not running")
+    assert r.exists(nb.value("CONTROL")) == 0 and len(plain(nb, "rate_ctl.tried")) == len(tried)
+    keys = plain(nb, "[g.key for g in (guess_live, guess_kill, guess_rebuild, guess_outage, guess_compact)]")
+    assert len(set(keys)) == 5 and all(k.startswith("nb09-") for k in keys), keys
+
+
 def test_sentences_come_from_the_measurement(nb):
     m = plain(nb, "measured")
     kill = output_text(nb, "exp-kill-explain")
