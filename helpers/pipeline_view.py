@@ -60,9 +60,9 @@ def rate_control(r, control: str, generator, *, value: int, high: int = 200, sec
         return line, charts.bars(pd.DataFrame(tried), "setting", "orders/s measured", width=60 + 50 * len(tried),
                                  height=160, title="Orders per second acknowledged, per setting")
 
-    control = widgets.rerun(apply, value=value, low=0, high=high, step=5, label="orders / s", button="Set rate")
-    control.tried = tried  # every setting that reached a running generator, with the rate measured
-    return control
+    rate = widgets.rerun(apply, value=value, low=0, high=high, step=5, label="orders / s", button="Set rate")
+    rate.tried = tried  # every setting that reached a running generator, with the rate measured
+    return rate
 
 
 def outage_chart(samples):

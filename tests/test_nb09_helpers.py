@@ -102,3 +102,34 @@ def test_processor_commits_nothing_while_its_redis_is_down(lab, r, kafka_admin):
         sink.stop()
         clients.cleanup_redis(r, ns)
         clients.cleanup_kafka(kafka_admin, ns)
+
+
+def test_rate_control_sets_a_running_generator(lab, r, kafka_admin):
+    """The "Set rate" control: its first run and a later click (``.run``) each set the generator's rate and
+    measure the flow Kafka acknowledged; once the generator has exited, a click says so and writes nothing."""
+    from helpers import clients, config, groups, pipeline, pipeline_view, workers
+
+    ns = config.namespace("nb09", run_id="ratetest")
+    clients.cleanup_redis(r, ns)
+    clients.cleanup_kafka(kafka_admin, ns)
+    topic = groups.create_topic(kafka_admin, ns.topic("orders"), 1)
+    control = ns.key("generator")
+    r.hset(control, mapping={"rate": 0, "produced": 0})
+    gen = workers.ProcessWorker("helpers.pipeline_workers:generator", name="ratetest-generator", topic=topic,
+                                bootstrap=config.kafka_bootstrap(), redis_url=config.redis_url(), control=control,
+                                lifetime=60, max_seconds=60).start()
+    try:
+        ctl = pipeline_view.rate_control(r, control, gen, value=20, seconds=1)
+        assert r.hget(control, "rate") == "20" and ctl.tried[0]["orders/s measured"] > 0, ctl.tried
+        line, chart = ctl.run(80)                                   # what a click on "Set rate" does
+        assert r.hget(control, "rate") == "80" and len(ctl.tried) == 2, ctl.tried
+        assert ctl.tried[1]["orders/s measured"] > 1.5 * ctl.tried[0]["orders/s measured"], ctl.tried
+        assert str(line).startswith("[OK] rate set to 80 orders/s") and chart.to_dict()["data"]
+        pipeline.stop(r, control, gen)
+        r.delete(control)
+        assert str(ctl.run(40)).startswith("[STOPPED]") and not r.exists(control) and len(ctl.tried) == 2
+    finally:
+        if gen.alive:
+            pipeline.stop(r, control, gen)
+        clients.cleanup_redis(r, ns)
+        clients.cleanup_kafka(kafka_admin, ns)
