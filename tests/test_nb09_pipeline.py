@@ -10,6 +10,7 @@ their solutions and not with wrong answers; cleanup leaves nothing and Run All a
 """
 
 import json
+import re
 
 import pytest
 from conftest import cleanup_then_rerun, module_notebook, plain, solution
@@ -100,6 +101,14 @@ def test_sentences_come_from_the_measurement(nb):
     assert f"left the view **{m['rebuild']['missing_after_wipe']}** orders short" in output_text(nb, "exp-rebuild-explain")
     assert f"appended **{m['outage']['appended']}**" in output_text(nb, "exp-outage-explain")
     assert f"left **{m['compaction']['kept']}**" in output_text(nb, "exp-compact-explain")
+
+
+def test_generated_markdown_has_no_bare_dollar(nb):
+    """JupyterLab reads two `$` in a Markdown output as LaTeX: amounts are written `\\$`."""
+    texts = ["".join(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
+             for o in c.outputs]
+    assert any("\\$" in t for t in texts)
+    assert [t for t in texts if re.search(r"(?<!\\)\$", t)] == []
 
 
 def test_results_recorded_against_claims(nb):
