@@ -113,12 +113,18 @@ class Listener:
 # --- clients -----------------------------------------------------------------------------------
 def app_client(client_name: str, url: str | None = None) -> redis.Redis:
     """A redis-py client built the way applications usually build one, ``redis.Redis(host, port, ...)``,
-    so it keeps redis-py's default retry policy (it reconnects by itself after a connection error)."""
+    with a retry policy: after a connection error it reconnects (and a PubSub re-subscribes) by itself.
+
+    The policy is set explicitly (:data:`helpers.clients.APP_RETRY`, 3 retries with a jittered back-off
+    of 10 ms to 1 s) rather than left to the library: redis-py < 6 had no retry by default, so its
+    PubSub raised where the lesson shows a silent reconnect."""
+    from .clients import APP_RETRY
+
     parsed = urlparse(url or config.redis_url())
     return redis.Redis(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379,
                        db=int((parsed.path or "/0").lstrip("/") or 0), password=parsed.password,
                        username=parsed.username, client_name=client_name, decode_responses=True,
-                       socket_connect_timeout=2, socket_timeout=10)
+                       socket_connect_timeout=2, socket_timeout=10, retry=APP_RETRY)
 
 
 def named_clients(r: redis.Redis, prefix: str) -> list[dict]:
