@@ -63,6 +63,10 @@ def test_no_message_shows_the_password(locked_redis, monkeypatch, tmp_path):
     assert "not a valid address" in sentence(lambda: clients.require_redis(url.replace(str(port), "99999")))
     rows = {row["service"]: row for row in Lab(tmp_path, log=lambda *_: None).status()}
     assert rows["redis"]["address"] == masked and rows["redis"]["state"] == "external"
+    from helpers import preflight  # notebook 00's table of addresses
+
+    shown = {row["check"]: row["measured"] for row in preflight.resources()}
+    assert shown["REDIS_URL"] == masked
 
     proc.kill()
     proc.wait(5)
