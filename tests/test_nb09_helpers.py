@@ -133,3 +133,61 @@ def test_rate_control_sets_a_running_generator(lab, r, kafka_admin):
             pipeline.stop(r, control, gen)
         clients.cleanup_redis(r, ns)
         clients.cleanup_kafka(kafka_admin, ns)
+
+
+def test_cleanup_of_a_throwaway_redis_spares_a_live_run(lab, r):
+    """Notebook 09 cleans its keys on a throwaway Redis too (section 4's sink): a run is judged live or
+    dead by its heartbeat on the COURSE Redis, so a live run's keys there survive, a dead run's go."""
+    from helpers import clients, config, runs
+
+    me = config.namespace("nb09", run_id="sparetest")            # registered: live, heartbeat on `r`
+    other, dead = config.Namespace("nb09", run_id="otherlive"), config.Namespace("nb09", run_id="deadrun")
+    r.set(runs.live_key(other), "{}", px=15_000)                  # another kernel's live run
+    sink = lab.extra_redis("nb09-sparetest")
+    s = sink.client()
+    try:
+        for ns in (me, other, dead):
+            s.set(ns.key("view:revenue"), 1)
+        assert clients.cleanup_redis(s, me, previous_runs=True) == 2
+        assert s.exists(other.key("view:revenue")) == 1 and s.exists(dead.key("view:revenue")) == 0
+    finally:
+        r.delete(runs.live_key(other))
+        clients.cleanup_redis(s, other)
+        sink.stop()
+
+
+def test_exercise_checks_stop_a_function_that_never_returns(lab, r, kafka_admin, monkeypatch):
+    """Both checks of notebook 09 call the learner's function through the shared harness: a function
+    that never returns ends as TIME LIMIT within the limit, one that raises as NOT YET naming it."""
+    import time
+
+    from helpers import checks, clients, config
+    from helpers.checks import nb09
+
+    monkeypatch.setenv("COURSE_CHECK_TIMEOUT", "1")
+    ns = config.namespace("nb09", run_id="hangtest")
+
+    def apply_order(r, keys, partition, offset, event):
+        while True:
+            time.sleep(1)
+
+    def latest_per_key(topic):
+        while True:
+            time.sleep(1)
+
+    def broken(r, keys, partition, offset, event):
+        return keys["no such key"]
+
+    try:
+        t0 = time.monotonic()
+        hung = [nb09.idempotent_apply(apply_order, r, ns), nb09.latest_per_key(latest_per_key, kafka_admin, ns)]
+        assert [c.status for c in hung] == [checks.TIME_LIMIT] * 2, hung
+        assert "apply_order: your function did not return within 1 s" in hung[0].message
+        assert "latest_per_key: your function did not return within 1 s" in hung[1].message
+        assert time.monotonic() - t0 < 30
+        raised = nb09.idempotent_apply(broken, r, ns)
+        assert raised.status == checks.NOT_YET and "broken raised KeyError" in raised.message, raised
+        assert list(r.scan_iter(match=ns.prefix + "check-*")) == []
+    finally:
+        clients.cleanup_redis(r, ns)
+        clients.cleanup_kafka(kafka_admin, ns)
