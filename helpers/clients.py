@@ -211,10 +211,12 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
 def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: bool = False) -> int:
     """Delete this run's keys; with ``previous_runs`` also those of this notebook's DEAD runs (a run
     whose kernel no longer refreshes its heartbeat, see :mod:`helpers.runs`). Names of a run that is
-    still alive (another kernel, same learner) are never touched. Returns the count."""
+    still alive (another kernel, same learner) are never touched, on a throwaway server too: liveness
+    is read where the heartbeats are (the course's Redis), not on ``client``. Returns the count."""
     from . import runs
 
-    keep = runs.dead_filter(client, ns) if previous_runs else (lambda key: key.startswith(ns.prefix))
+    keep = runs.dead_filter(runs.liveness_client(ns), ns) if previous_runs else (
+        lambda key: key.startswith(ns.prefix))
     pattern = (ns.notebook_prefix if previous_runs else ns.prefix) + "*"
     deleted = 0
     batch = []
