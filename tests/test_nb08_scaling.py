@@ -68,6 +68,7 @@ def check_repartition(p: dict) -> None:
     assert p["processed"] == p["sent"]
     assert p["late_kept"] == {}                                       # keys that stayed keep their order
     assert set(p["late_moved"]) <= set(p["moved"]) and len(p["late_moved"]) > 0
+    assert "PartitionCount: 6" in p["kafka_topics"]                  # kafka-topics --describe agrees
 
 
 def test_repartitioning_moves_keys_and_breaks_their_order(nb):
@@ -111,6 +112,8 @@ def check_queue(q: dict, lock_s: float) -> None:
         assert q["poison_deliveries"][system] == [1, 2, 3]
     assert [int(d["deliveries"]) for d in q["poison_dead_letters"]] == [3]
     assert q["ack_failed"] == []
+    members = q["share_group_members"]                # kafka-share-groups --describe --members
+    assert all(f" {c} " in members for c in ("c1", "c2", "c3", "c4")), members   # the killed c1 too (45 s session)
 
 
 def test_share_group_uses_all_consumers_and_redelivers_with_count_2(nb):
