@@ -81,9 +81,9 @@ def check_cluster(k: dict, c: dict, x: dict) -> None:
     assert c["busy_nodes"] == {"A": 1, "B": 1, "C": 3}, c["busy_nodes"]
     assert sorted(c["node_calls"]["B"]) == [0, 0, c["entries"]]
     rates = c["rates"]
-    assert rates["B"] / rates["A"] < 1.8, rates                      # more writers: one node still
-    assert rates["B"] <= 1.05 * 1000 / c["server_ms"], rates          # ... never past one node's capacity
-    assert rates["C"] / rates["B"] > 1.5, rates                      # three streams on three shards
+    capacity = 1000 / c["server_ms"]                                  # one node: one entry at a time
+    assert rates["A"] <= 1.05 * capacity and rates["B"] <= 1.05 * capacity, rates   # 1 or 3 writers: one node
+    assert rates["C"] / rates["B"] > 1.5 and rates["C"] > 1.2 * capacity, rates     # 3 streams, 3 shards
     assert x["slots"][0] != x["slots"][1]
     assert "CROSSSLOT" in x["errors"]["the server"] or "same slot" in x["errors"]["the server"], x
     assert "same key slot" in x["errors"]["redis-py cluster client"], x
