@@ -37,9 +37,9 @@ def nb(lab):
 def check_scaling(s: dict) -> None:
     thr = {int(k): v for k, v in s["throughput"].items()}
     assert set(thr) == {1, 2, 3, 4}
-    assert thr[2] / thr[1] > 1.2, thr          # 2 consumers: partitions split 2 + 1 -> about x1.5
-    assert thr[3] / thr[1] > 0.6 * 3, thr      # P consumers on P partitions: close to x3
-    assert thr[4] / thr[3] < 1.25, thr         # the (P+1)-th consumer adds nothing
+    assert thr[2] / thr[1] > 1.15, thr         # 2 consumers: partitions split 2 + 1 -> ideally x1.5
+    assert thr[3] / thr[1] > 0.6 * 3, thr      # P consumers on P partitions: ideally x3
+    assert thr[4] / thr[3] < 1.3, thr          # the (P+1)-th consumer adds nothing
     assert len(s["idle_at_4"]) == 1, s["idle_at_4"]
     idle = s["idle_at_4"][0]
     assert s["per_member_at_4"].get(idle, 0) == 0 and sum(s["per_member_at_4"].values()) > 0

@@ -9,7 +9,7 @@ import secrets
 from kafka.admin import NewPartitions
 
 from .. import clients, groups, scaling
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, not_yet, passed
 
 #: Move one entry from a stream to its dead-letter stream in ONE atomic step (a Lua script runs as
 #: one command): both keys must be in the same hash slot in a Redis Cluster.
@@ -25,7 +25,7 @@ return redis.call('XDEL', KEYS[1], ARGV[1])
 def colocated_dead_letters(stream_keys, rc, ns, partitions: int = 6) -> CheckResult:
     """``stream_keys(p) -> (stream, dead_letter_stream)`` for partition ``p``: each pair must share a
     hash slot (so MOVE_TO_DLQ runs on one node) while the partitions' streams spread over the shards."""
-    pairs = [tuple(stream_keys(p)) for p in range(partitions)]  # the stub raises -> not attempted
+    pairs = [tuple(call(stream_keys, p)) for p in range(partitions)]  # the stub raises -> not attempted
     if any(len(pair) != 2 for pair in pairs):
         return not_yet("stream_keys must return a pair (stream key, dead-letter key).", "return (stream, dlq)")
     foreign = [k for pair in pairs for k in pair if not str(k).startswith(ns.prefix)]
@@ -78,7 +78,7 @@ def moved_keys(predict_moved, admin, ns, keys: int = 40) -> CheckResult:
     ``old`` to ``new`` partitions; compared with what the broker really did, on a fresh topic."""
     old, new = random.choice([(2, 3), (3, 4), (4, 6), (4, 8)])
     names = [f"user-{secrets.token_hex(3)}" for _ in range(keys)]
-    guess = predict_moved(list(names), old, new)  # the stub raises -> not attempted
+    guess = call(predict_moved, list(names), old, new)  # the stub raises -> not attempted
     topic = groups.create_topic(admin, ns.topic(f"check-moved-{secrets.token_hex(2)}"), old)
     producer = clients.kafka_producer(metadata_max_age_ms=500)
     try:
