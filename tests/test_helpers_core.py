@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import checks, config, measure, results, workers
+from helpers import checks, clients, config, measure, results, workers
 
 
 def test_namespace_names_are_prefixed_and_kafka_safe(monkeypatch):
