@@ -229,7 +229,7 @@ PS = ("import json, psutil; rows = []\n"
       "for p in psutil.process_iter(['pid', 'name', 'cmdline', 'memory_info']):\n"
       "    c = ' '.join(p.info['cmdline'] or [])\n"
       "    k = ('kafka' if 'kafka.Kafka' in c else 'redis' if 'redis-server' in p.info['name'] else\n"
-      "         'kernel' if 'ipykernel' in c else 'jupyterlab' if 'jupyter lab' in c else\n"
+      "         'kernel' if 'ipykernel' in c else 'jupyterlab' if 'jupyter-lab' in c or 'jupyter lab' in c else\n"
       "         'pytest' if 'pytest' in c else 'other')\n"
       "    rows.append((k, p.info['memory_info'].rss / 2**20))\n"
       "out = {}\n"
@@ -286,8 +286,8 @@ def run_container(port: int) -> None:
     check(code in (301, 302) and "/lab/tree/README.md" in headers.get("Location", ""),
           f"/ redirects to the welcome page ({code} {headers.get('Location')})")
     code, body, _ = http(f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={tok}")
-    check(code == 200 and '"fetchNews": "false"' in body.replace("'", '"'),
-          "JupyterLab serves the course settings (no news prompt)")
+    news = json.loads(body)["schema"]["properties"]["fetchNews"]["default"] if code == 200 else None
+    check(news == "false", f"JupyterLab serves the course settings (fetchNews default {news!r}: no news prompt)")
     code, body, _ = http(f"http://127.0.0.1:{port}/api/contents/README.md?token={tok}&content=1")
     check(code == 200 and "Welcome to Streams Lab" in body, "the welcome page is the learner workspace's README.md")
     rows = status_rows()

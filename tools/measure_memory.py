@@ -40,7 +40,7 @@ def kind(proc: psutil.Process) -> str:
         return "redis"
     if "ipykernel" in cmd:
         return "kernel"
-    if "jupyter" in cmd and " lab" in cmd:
+    if "jupyter-lab" in cmd or "jupyter lab" in cmd:  # `python -m jupyter lab` execs jupyter-lab
         return "jupyterlab"
     if "java" in name:
         return "java (tools)"
