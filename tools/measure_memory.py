@@ -6,7 +6,8 @@ binder/start do), waits for them to settle, then runs each notebook given from a
 learner's Run All would; full size unless --quick) and samples, twice a second, the resident memory
 (RSS) of every course process: the servers the supervisor started (state files under .course/,
 throwaway clusters included), JupyterLab, the kernel and every process the kernel started
-(workers). RSS summed over processes counts shared pages more than once: an upper bound of what a
+(workers). This script runs the kernels in place of JupyterLab: its own RSS is shown apart and left
+out of the total (on Binder JupyterLab, counted already, is the kernels' parent). RSS summed over processes counts shared pages more than once: an upper bound of what a
 container's memory limit sees, not counting the page cache.
 
     .venv/bin/python tools/measure_memory.py 00 02 05 08 09 [--quick] [--out test-artifacts/memory.json]
@@ -28,7 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+MEASURER = "measurer (this script; not counted)"
+
+
 def kind(proc: psutil.Process) -> str:
+    if proc.pid == os.getpid():
+        # this script, standing in for JupyterLab as the kernel's parent: no such process on Binder
+        return MEASURER
     try:
         cmd = " ".join(proc.cmdline())
         name = proc.name()
@@ -75,7 +82,7 @@ def sample(course: Path, roots: list[int]) -> dict[str, float]:
             continue
         k = kind(p)
         out[k] = out.get(k, 0.0) + rss
-    out["total"] = sum(out.values())
+    out["total"] = sum(v for k, v in out.items() if k != MEASURER)
     return out
 
 
