@@ -6,7 +6,8 @@
   names (``~streamslab:*``), a plain port and a TLS port that demands a client certificate. Every
   secret is in a 0600 config file, never on its command line.
 - :class:`SecuredKafka`: a KRaft broker (:class:`helpers.services.kafka_server.KafkaBroker`) with a
-  second listener, ``SECURED``, speaking SASL_SSL (SCRAM-SHA-512 and PLAIN). Its PLAINTEXT listener
+  second listener, ``SECURED``, speaking SASL_SSL (SCRAM-SHA-512 and PLAIN) and requiring a client
+  certificate. Its PLAINTEXT listener
   stays for the supervisor's readiness check and to create the SCRAM credential with the admin API
   (so no password is given on a command line, not even the storage tool's ``--add-scram``).
 """
@@ -43,6 +44,7 @@ class Pki:
     server_pem: Path  # key + certificate chain in one file (Kafka's PEM keystore)
     client_cert: Path
     client_key: Path
+    client_key_pkcs8: Path  # the same key as PKCS#8, the form Kafka's Java tools read
 
 
 def _private(path: Path, data: bytes) -> Path:
@@ -75,8 +77,9 @@ def make_pki(home: Path) -> Pki:
     _private(home / "server.pem", _pkcs8(server.private_key_pem.bytes()) + chain)
     (home / "client.crt").write_bytes(b"".join(blob.bytes() for blob in client.cert_chain_pems))
     _private(home / "client.key", client.private_key_pem.bytes())
+    _private(home / "client-pkcs8.key", _pkcs8(client.private_key_pem.bytes()))
     return Pki(home / "ca.pem", home / "other-ca.pem", home / "server.crt", home / "server.key",
-               home / "server.pem", home / "client.crt", home / "client.key")
+               home / "server.pem", home / "client.crt", home / "client.key", home / "client-pkcs8.key")
 
 
 class SecuredRedis:
@@ -148,6 +151,7 @@ class SecuredKafka:
             f"{lname}.ssl.keystore.location": str(pki.server_pem),
             f"{lname}.ssl.truststore.type": "PEM",
             f"{lname}.ssl.truststore.location": str(pki.ca),
+            f"{lname}.ssl.client.auth": "required",  # and a client certificate signed by the CA
         }
         self.broker = KafkaBroker("kafka", home, plain, controller_port=plain + 1, libs=libs, heap="384m",
                                   extra_config=extra)
@@ -184,7 +188,9 @@ class SecuredKafka:
         """The environment a learner sets for this broker."""
         return {"KAFKA_BOOTSTRAP": self.bootstrap, "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
                 "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": USER,
-                "KAFKA_SASL_PASSWORD": KAFKA_PASSWORD, "KAFKA_SSL_CAFILE": str(self.pki.ca), **override}
+                "KAFKA_SASL_PASSWORD": KAFKA_PASSWORD, "KAFKA_SSL_CAFILE": str(self.pki.ca),
+                "KAFKA_SSL_CERTFILE": str(self.pki.client_cert), "KAFKA_SSL_KEYFILE": str(self.pki.client_key_pkcs8),
+                **override}
 
     def log(self) -> str:
         try:

@@ -124,7 +124,10 @@ def secured_env(servers, monkeypatch, tmp_path):
 
 def no_secret(text: str, where: str) -> None:
     for secret in SECRETS:
-        assert secret not in text, f"a secret shows in {where}: {text[:300]}"
+        if secret in text:
+            at = text.index(secret)
+            shown = text[max(0, at - 150):at + 150].replace(secret, "<SECRET>")
+            pytest.fail(f"a secret shows in {where}: ...{shown}...")
 
 
 def sentence(fn, limit: float) -> str:
@@ -276,6 +279,7 @@ def test_kafka_sasl_ssl_produce_consume_with_every_client(secured_env, servers, 
     ("wrong CA", "KAFKA_SSL_CAFILE"),
     ("plain text to the SASL_SSL port", "expects TLS but KAFKA_SECURITY_PROTOCOL=PLAINTEXT"),
     ("SASL_SSL to the plain port", "did not answer a TLS handshake"),
+    ("no client certificate", "asks for a client certificate"),
     ("no mechanism", "needs KAFKA_SASL_MECHANISM"),
 ])
 def test_wrong_kafka_settings_give_one_sentence(case, expect, secured_env, servers, kafka_ready, monkeypatch):
@@ -293,6 +297,9 @@ def test_wrong_kafka_settings_give_one_sentence(case, expect, secured_env, serve
         monkeypatch.setenv("KAFKA_BOOTSTRAP", kafka.broker.bootstrap)
     if case == "no mechanism":
         monkeypatch.delenv("KAFKA_SASL_MECHANISM")
+    if case == "no client certificate":
+        monkeypatch.delenv("KAFKA_SSL_CERTFILE")
+        monkeypatch.delenv("KAFKA_SSL_KEYFILE")
     # require_kafka's default is 4 s; 2 s keeps this module short (the diagnosis after it adds <= ~2 s)
     text = sentence(lambda: clients.require_kafka(timeout=2.0), limit=2.0 + 4.0)
     assert expect in text, text
@@ -379,7 +386,12 @@ def test_no_secret_on_any_command_line(watch):
     """Runs last: the sampler saw the notebook's kernel, the worker process and a Kafka tool with
     --command-config, and none of the processes on the machine had a secret in its command line."""
     watch.close()
+    leaks = {}
+    for pid, line in watch.leaks.items():
+        for secret in SECRETS:
+            line = line.replace(secret, "<SECRET>")
+        leaks[pid] = line[:400]
+    assert not leaks, f"a secret on the command line of: {leaks}"
     kinds = {"kernel": "ipykernel", "worker": "helpers.workers", "kafka tool": "--command-config"}
     missing = [k for k, marker in kinds.items() if not any(marker in line for line in watch.seen.values())]
     assert not missing, f"the sampler never saw a {missing} process"
-    assert not watch.leaks, watch.leaks
