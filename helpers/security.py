@@ -243,7 +243,12 @@ def _servers(bootstrap: str) -> set[str]:
 
 def applies_to(bootstrap: str | None) -> bool:
     """True when ``bootstrap`` is the Kafka the course is pointed at (None means that one)."""
-    return bootstrap is None or _servers(bootstrap) == _servers(config.kafka_bootstrap())
+    if bootstrap is None:
+        return True
+    try:
+        return _servers(bootstrap) == _servers(config.kafka_bootstrap())
+    except ServiceUnavailable:  # no usable endpoint recorded: then ``bootstrap`` is not the course's Kafka
+        return False
 
 
 def kafka_for(bootstrap: str | None = None) -> KafkaSecurity:
