@@ -10,7 +10,7 @@ import pytest
 from conftest import rerun_all, run_notebook, solution
 from nbtext import assert_no_emoji, markdown_text, predictions_kept
 
-from helpers import preflight
+from helpers import checks, config, preflight
 
 pytestmark = pytest.mark.notebook
 
@@ -96,3 +96,32 @@ def test_nb00_prose_kafka_persistence_and_thresholds():
         assert f"{threshold:g} ms" in text, model
     assert_no_emoji(json.load(open(os.path.join(os.path.dirname(__file__), "..", "notebooks",
                                                 "00_environment_check.ipynb"))))
+
+
+@pytest.mark.parametrize("check_in, why", [
+    (lambda r, key, who: None, "adds nothing"),
+    (lambda r, key, who: r.set(key, who), "a string, not a stream"),
+    (lambda r, key, who: r.xadd(key, {"name": who}), "the wrong field"),
+    (lambda r, key, who: (r.xadd(key, {"learner": who}), r.xadd(key, {"learner": who})), "two entries"),
+])
+def test_checkin_check_rejects_wrong_answers(r, check_in, why):
+    ns = config.namespace("nb00")
+    key = ns.key("checkin")
+    try:
+        assert checks.stream_checkin(check_in, r, key, "ada").status == "not-yet", why
+    finally:
+        r.delete(key)
+
+
+def test_checkin_check_counts_only_what_this_attempt_added(r):
+    """A correct attempt, then a function that adds nothing: the entry left by the first cannot pass the second."""
+    ns = config.namespace("nb00")
+    key = ns.key("checkin")
+    scope = {}
+    exec(solution("00_checkin"), scope)  # noqa: S102  (the solution file the notebook test injects)
+    try:
+        assert checks.stream_checkin(scope["check_in"], r, key, "ada").status == "pass"
+        assert checks.stream_checkin(lambda r, key, who: None, r, key, "ada").status == "not-yet"
+        assert checks.stream_checkin(scope["check_in"], r, key, "ada").status == "pass"   # a second check-in is fine
+    finally:
+        r.delete(key)
