@@ -23,7 +23,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from . import config, errors, security
+from . import config, errors, security, security_check
 from .errors import ServiceUnavailable
 
 START_HINT = errors.START_HINT
@@ -78,7 +78,7 @@ def require_redis(url: str | None = None, *, timeout: float = 3.0) -> redis.Redi
         raise ServiceUnavailable(_login_refused(url, shown)) from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
         if not isinstance(exc, redis.exceptions.TimeoutError) or urlparse(url).scheme == "rediss":
-            tls_reason = security.explain_redis(url, exc)
+            tls_reason = security_check.explain_redis(url, exc)
             if tls_reason:
                 raise ServiceUnavailable(tls_reason) from None
         reason = re.sub(r"^Error \d+ connecting to \S+?\. ", "", str(exc)).rstrip(".") or type(exc).__name__
@@ -234,7 +234,7 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
         admin = kafka_admin(bootstrap, bootstrap_timeout_ms=left_ms, request_timeout_ms=max(left_ms, 1000))
         admin.describe_cluster()
     except (KafkaError, OSError) as exc:
-        why = security.explain_kafka(bootstrap, servers)  # TLS or a login, when that is the reason
+        why = security_check.explain_kafka(bootstrap, servers)  # TLS or a login, when that is the reason
         if why:
             raise ServiceUnavailable(why) from None
         raise ServiceUnavailable(
