@@ -1,0 +1,166 @@
+"""Notebook 07: durability under real crashes, asserted by count.
+
+Redis: no persistence loses acknowledged writes after kill -9, AOF always loses none, RDB loses a tail.
+Kafka: acks=all with RF 3 / min ISR 2 loses nothing when the partition leader is SIGKILLed under load;
+two brokers down -> NotEnoughReplicasError refusals; an unclean election loses the lone leader's
+acks=1 records while unclean off loses none; the ISR recovers. Every row: acknowledged = kept + lost.
+Cleanup stops every server the notebook started, also after a cell in the middle failed.
+
+The notebook is executed once (fresh kernel, COURSE_QUICK=1) for the whole module, every cell but
+the cleanup: the exercise checks need the cluster, and the last test runs the cleanup itself.
+"""
+
+import json
+
+import psutil
+import pytest
+from conftest import notebook_path, plain, run_notebook, solution
+from kafka.errors import NotEnoughReplicasError
+
+pytestmark = pytest.mark.notebook
+
+EVERYSEC_ONLY = """
+def make_durable(r):
+    import time
+    r.config_set("appendonly", "yes")                         # AOF on, but appendfsync stays everysec
+    while r.info("persistence")["aof_rewrite_in_progress"]:
+        time.sleep(0.05)
+"""
+
+BROKER_DEFAULT_ISR = """
+def create_durable_topic(admin, topic):
+    admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 3}})   # min ISR left to the broker
+"""
+
+@pytest.fixture(scope="module")
+def nb(lab):
+    cells = json.loads(notebook_path("07").read_text())["cells"]
+    before_cleanup = [i for i, c in enumerate(cells)
+                      if c["cell_type"] == "code" and "cleanup" not in c.get("metadata", {}).get("tags", [])]
+    with run_notebook("07", execute=before_cleanup) as tb:
+        yield tb
+
+
+def notebook_processes(lab) -> list[psutil.Process]:
+    """Live processes working in one of notebook 07's throwaway server dirs."""
+    extra = str(lab.home / "extra")
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            cwd = proc.cwd()
+            if cwd.startswith(extra) and ("/kafka-nb07" in cwd or "/redis-nb07-" in cwd) \
+                    and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_every_row_acknowledged_is_kept_plus_lost(nb):
+    table = plain(nb, 'measured["table"]')
+    assert len(table) == 13
+    for row in table:
+        assert row["acknowledged"] == row["kept"] + row["lost"], row
+        assert row["claim"] == ("C18" if row["system"].startswith("Redis") else "C19")
+        assert row["status"] == ("OK" if row["lost"] == 0 else "FAILED")
+    tallies = [*plain(nb, 'measured["redis"]').values(), *plain(nb, 'measured["rf1"]').values()]
+    lk = plain(nb, 'measured["leader_kill"]')
+    tallies += [lk["acks=1"], lk["acks=all"]]
+    u = plain(nb, 'measured["unclean"]')
+    tallies += [u["unclean=false"], u["unclean=true"]]
+    for c in tallies:
+        assert c["acknowledged"] == c["kept"] + c["lost"] == c["kept"] + len(c["lost_ids"]), c
+
+
+def test_redis_no_persistence_loses_aof_always_keeps(nb):
+    redis = plain(nb, 'measured["redis"]')
+    none, always = redis["no persistence"], redis["AOF always"]
+    assert none["acknowledged"] > 0 and none["lost"] == none["acknowledged"]       # a restart starts empty
+    assert always["acknowledged"] > 0 and always["lost"] == 0                       # fsync before every answer
+    rdb = redis["RDB save 1 1"]
+    if rdb["lost"]:                                                                 # what is lost is the tail
+        assert rdb["lost_ids"] == list(range(rdb["acknowledged"] - rdb["lost"], rdb["acknowledged"]))
+    for c in redis.values():                                                        # cost measured in the same cell
+        assert c["writes_per_s"] > 0 and c["p50_ms"] > 0
+
+
+def test_kafka_acks_all_rf3_loses_nothing_when_the_leader_is_killed(nb):
+    lk = plain(nb, 'measured["leader_kill"]')
+    assert lk["new_leader"] in {1, 2, 3} - {lk["first_leader"]}
+    assert lk["kill_at"] < lk["elected_at"] < lk["resumed_at"]["all"] + 5
+    acks_all = lk["acks=all"]
+    assert acks_all["acknowledged"] > 0 and acks_all["lost"] == 0 and acks_all["duplicated"] == 0
+    assert lk["resumed_at"]["all"] > lk["kill_at"] and lk["resumed_at"]["1"] > lk["kill_at"]   # acks resumed
+
+
+def test_two_brokers_down_refuse_with_not_enough_replicas(nb):
+    t = plain(nb, 'measured["two_down"]')
+    assert len(t["refusals"]) == 5 and set(t["refusals"]) == {NotEnoughReplicasError.__name__}
+    assert t["survivor"] not in t["killed"]
+    assert all(n > 0 for n in t["lone_acked"].values())           # acks=1 was still accepted by the lone leader
+    assert all(n == 0 for n in t["visible_now"].values())         # ... but not readable while ISR < min ISR
+
+
+def test_unclean_election_loses_what_only_the_dead_leader_had(nb):
+    u = plain(nb, 'measured["unclean"]')
+    off, on = u["unclean=false"], u["unclean=true"]
+    assert u["offline_while_down"]["False"]["leader"] == -1      # waited for the last in-sync replica
+    assert u["elected"] is not None and u["offline_while_down"]["True"]["leader"] in {1, 2, 3}
+    assert off["acknowledged"] > 0 and off["lost"] == 0
+    assert on["acknowledged"] > 0 and on["lost"] > 0
+
+
+def test_isr_recovers_and_cluster_fits_in_memory(nb):
+    assert all(sorted(isr) == [1, 2, 3] for isr in plain(nb, 'measured["isr_final"]').values())
+    history = plain(nb, 'measured["isr_history"]')
+    assert [len(h["ISR"]) for h in history][-1] == 3 and min(len(h["ISR"]) for h in history) <= 1
+    cluster = plain(nb, 'measured["cluster"]')
+    rss = cluster["rss_mb"]
+    assert cluster["heap"] == "256m" and len(rss) == 4
+    assert all(0 < mb < 700 for mb in rss.values()) and sum(rss.values()) < 2048, rss
+
+
+def test_rows_recorded_against_c18_c19(nb):
+    from helpers import results
+
+    df = results.load()
+    mine = df[df["notebook"] == "07"]
+    assert len(mine) >= nb.value('measured["recorded"]') == 13
+    assert set(mine["claim"]) == {"C18", "C19"}
+    always = mine[mine["metric"].str.contains("AOF always")].iloc[-1]
+    assert always["value"] == 0 and always["verdict"] == "confirmed"
+    rf3 = mine[mine["metric"].str.contains("acks=all, RF 3") & mine["metric"].str.contains("partition leader")].iloc[-1]
+    assert rf3["value"] == 0 and rf3["verdict"] == "confirmed"
+
+
+def check_with(nb, code: str, check: str) -> tuple[str, str]:
+    """Define ``code`` in the kernel, run the check cell ``check-<check>``; return (status, message)."""
+    nb.inject(code, pop=True)
+    nb.execute_cell(f"check-{check}")
+    var = "check_" + check.replace("-", "_")
+    return nb.value(f"{var}.status"), nb.value(f"{var}.message")
+
+
+def test_exercises_stub_wrong_and_solution(nb):
+    assert nb.value("check_durable_redis.status") == "not-attempted"
+    assert nb.value("check_durable_topic.status") == "not-attempted"
+    status, message = check_with(nb, EVERYSEC_ONLY, "durable-redis")
+    assert status == "not-yet" and "appendfsync" in message
+    assert check_with(nb, solution("07_durable_redis"), "durable-redis")[0] == "pass"
+    status, message = check_with(nb, BROKER_DEFAULT_ISR, "durable-topic")
+    assert status == "not-yet" and "min.insync.replicas" in message
+    assert check_with(nb, solution("07_durable_topic"), "durable-topic")[0] == "pass"
+
+
+def test_cleanup_stops_everything_also_after_a_failure_midway(nb, lab):
+    assert notebook_processes(lab), "the cluster should still be running before the cleanup cell"
+    nb.execute_cell("cleanup")
+    assert nb.value("left") == [] and notebook_processes(lab) == []
+    # Run it again from the top (same kernel) until the cluster is up, then let a cell fail in the middle
+    for tag in ("setup", "exp-redis", "exp-cluster"):
+        nb.execute_cell(tag)
+    assert len(notebook_processes(lab)) == 4                      # 3 brokers + the controller, running again
+    with pytest.raises(Exception, match="a cell in the middle fails"):
+        nb.inject("raise RuntimeError('a cell in the middle fails')", pop=True)
+    nb.execute_cell("cleanup")
+    assert nb.value("left") == [] and notebook_processes(lab) == []
