@@ -103,6 +103,11 @@ class SeqProducer:
         with self._lock:
             return [t for _, t in self.acked.values()]
 
+    def last_offset(self) -> int:
+        """The log offset of the latest acknowledgement (-1 if none, or with acks=0)."""
+        with self._lock:
+            return max(self.acked.values(), key=lambda v: v[1], default=(-1, 0.0))[0]
+
     def acked_between(self, start: float, end: float) -> int:
         return sum(1 for t in self.ack_times() if start <= t < end)
 
@@ -150,19 +155,36 @@ class LeaderWatch:
         return next((c for c in self.changes if c["topic"] == topic and c["t"] >= after and test(c)), None)
 
 
-def read_seqs(bootstrap: str, topic: str, timeout: float = 30.0) -> list[int]:
-    """Every sequence number in partition 0 of ``topic``, in log order (up to its high watermark);
-    the ``-1`` records of :func:`ack_latency_ms` and :func:`probe_acks_all` are left out."""
+def read_seqs(bootstrap: str, topic: str, *, at_least: int = 0, timeout: float = 30.0) -> list[int]:
+    """Every sequence number in partition 0 of ``topic``, in log order, up to its high watermark;
+    the ``-1`` records of :func:`ack_latency_ms` and :func:`probe_acks_all` are left out.
+
+    A consumer sees only records below the high watermark, which moves once the followers have
+    them: so first wait until it reaches ``at_least`` or has not moved for 3 s (a truncated log
+    never reaches it), else a lagging follower would look like lost records."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000,
                              bootstrap_timeout_ms=10000, client_id="streamslab-nb07-reader")
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
+        deadline, last, since = time.monotonic() + timeout, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            end = consumer.end_offsets([tp], timeout_ms=10000)[tp]
+            if end >= at_least or time.monotonic() - since > 3.0:
+                break
+            if end != last:
+                last, since = end, time.monotonic()
+            time.sleep(0.1)
         consumer.seek_to_beginning(tp)
         values = (int(rec.value) for rec in drain_assigned(consumer, timeout))
         return [v for v in values if v >= 0]  # -1: latency probes, not part of the numbered stream
     finally:
         consumer.close()
+
+
+def read_back(producer: SeqProducer, bootstrap: str) -> list[int]:
+    """:func:`read_seqs` of ``producer``'s topic, waiting for the high watermark to pass its last acknowledgement."""
+    return read_seqs(bootstrap, producer.topic, at_least=producer.last_offset() + 1)
 
 
 def tally(producer: SeqProducer, log: list[int]) -> dict:

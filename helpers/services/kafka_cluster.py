@@ -166,6 +166,12 @@ class KafkaCluster:
         """Every broker's address: a client finds the cluster while any one of them is up."""
         return ",".join(b.bootstrap for b in self.brokers)
 
+    @property
+    def live_bootstrap(self) -> str:
+        """The addresses of the brokers running now (all of them when none is): for a client that
+        must connect right away while some brokers are down."""
+        return ",".join(b.bootstrap for b in self.brokers if b.running) or self.bootstrap
+
     def broker(self, node_id: int) -> KafkaNode:
         for n in self.nodes:
             if n.node_id == node_id:
@@ -198,7 +204,8 @@ class KafkaCluster:
     def admin(self, **overrides):
         from ..clients import kafka_admin
 
-        return kafka_admin(self.bootstrap, **{"client_id": f"streamslab-{self.name}", **overrides})
+        return kafka_admin(self.live_bootstrap, **{"client_id": f"streamslab-{self.name}",
+                                                   "bootstrap_timeout_ms": 15000, **overrides})
 
     def partitions(self, topic: str, admin=None) -> list[dict]:
         """``[{partition, leader, replicas, isr}]`` as the cluster's metadata says now (leader -1 = offline)."""
