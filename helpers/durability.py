@@ -1,6 +1,7 @@
 """Plumbing for notebook 07 (durability under real crashes): sacrificial Redis servers per
 persistence setting, counting acknowledged-but-lost writes by id, the one results table, and
-stopping every throwaway server this notebook starts (also after an interrupted run).
+the throwaway servers' owner: one kernel at a time runs the notebook's servers, and every server
+it started is stopped by its cleanup cell, by its exit, or by the next run's setup once it is dead.
 
 The lesson itself (the XADD loop, the kill, the restart, the XRANGE) stays in the notebook.
 """
@@ -8,14 +9,17 @@ The lesson itself (the XADD loop, the kill, the restart, the XRANGE) stays in th
 from __future__ import annotations
 
 import atexit
+import json
 import os
-import random
 import shutil
+import time
 from collections.abc import Iterable
 
-from .errors import ServiceSetupError
+import psutil
+
+from .errors import CourseError
+from .measure import percentiles
 from .services import Lab
-from .services.process import free_port
 from .services.redis_server import RedisServer
 
 NOTEBOOK = "nb07"
@@ -31,6 +35,23 @@ REDIS_SETTINGS: dict[str, dict] = {
 }
 
 
+#: the prediction of section 1: which settings lose acknowledged writes after kill -9 of the server
+REDIS_LOSS_ANSWERS: dict[str, list[str]] = {
+    "none of them": [],
+    "only no persistence": ["no persistence"],
+    "no persistence and both RDB settings": ["no persistence", "RDB save 60 1", "RDB save 1 1"],
+    "all but AOF always": [label for label in REDIS_SETTINGS if label != "AOF always"],
+    "all five": list(REDIS_SETTINGS),
+}
+
+
+def answer(lost: Iterable[str], answers: dict[str, list[str]]) -> str:
+    """The answer of ``answers`` whose list is exactly ``lost`` (the configurations that lost
+    acknowledged writes), else ``"only <those>"`` spelled out: what a prediction is compared with."""
+    lost = sorted(lost)
+    return next((a for a, labels in answers.items() if sorted(labels) == lost), "only " + ", ".join(lost))
+
+
 def redis_name(label: str) -> str:
     """``"AOF always"`` -> ``"nb07-aof-always"`` (the extra server's name; its dir is .course/extra/redis-<name>)."""
     return f"{NOTEBOOK}-" + "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
@@ -43,14 +64,8 @@ def fresh_redis(lab: Lab, label: str) -> RedisServer:
     home = lab.home / "extra" / f"redis-{name}"
     old = lab.extras.pop(f"redis-{name}", None) or RedisServer(f"redis-{name}", home, 0)
     old.stop()
-    for attempt in range(3):  # a teammate's server may take the port between the pick and the bind
-        shutil.rmtree(home, ignore_errors=True)
-        try:
-            return lab.extra_redis(name, port=free_port(random.randrange(16400, 16900)), **REDIS_SETTINGS[label])
-        except ServiceSetupError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    shutil.rmtree(home, ignore_errors=True)
+    return lab.extra_redis(name, **REDIS_SETTINGS[label])  # a free port (picked again if a bind loses a race)
 
 
 def id_ranges(ids: Iterable[int]) -> str:
@@ -69,17 +84,13 @@ def id_ranges(ids: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))] if values else float("nan")
-
-
 def redis_tally(run: dict, kept_seqs: list[int]) -> dict:
     """Counts for one crash run: ``run`` has ``acked`` {seq: seconds since start}, ``killed_at``,
     ``seconds`` and ``latencies_ms``; ``kept_seqs`` are the seq fields found after the restart."""
     acked, kept_all = run["acked"], set(kept_seqs)
     lost = sorted(set(acked) - kept_all)
     first_lost_at = acked[lost[0]] if lost else None
+    latency = percentiles(run["latencies_ms"], (50, 99))
     return {
         "acknowledged": len(acked), "kept": len(set(acked) & kept_all), "lost": len(lost),
         "duplicated": len(kept_seqs) - len(kept_all),
@@ -87,8 +98,8 @@ def redis_tally(run: dict, kept_seqs: list[int]) -> dict:
         "lost_ids": lost, "lost_ranges": id_ranges(lost),
         "window_ms": round((run["killed_at"] - first_lost_at) * 1000, 1) if lost else 0.0,
         "writes_per_s": round(len(acked) / run["seconds"]) if run["seconds"] else 0,
-        "p50_ms": round(percentile(run["latencies_ms"], 50), 3),
-        "p99_ms": round(percentile(run["latencies_ms"], 99), 3),
+        "p50_ms": round(latency.get("p50", float("nan")), 3),
+        "p99_ms": round(latency.get("p99", float("nan")), 3),
     }
 
 
@@ -150,34 +161,68 @@ def still_running(lab: Lab) -> list[str]:
     return names
 
 
-def _started_here(proc) -> bool:
-    """True when ``proc`` runs as a child of this Python process (this kernel started it)."""
-    import psutil
+# --- one run at a time owns the throwaway servers -------------------------------------------------
+def owner_path(lab: Lab):
+    return lab.home / "extra" / f"{NOTEBOOK}.owner.json"
 
+
+def owner(lab: Lab) -> dict | None:
+    """The run that owns this notebook's throwaway servers, if its kernel is still alive."""
     try:
-        return proc.pid is not None and psutil.Process(proc.pid).ppid() == os.getpid()
-    except psutil.Error:
-        return False
+        info = json.loads(owner_path(lab).read_text())
+        if abs(psutil.Process(info["pid"]).create_time() - info["create_time"]) < 1.0:
+            return info
+    except (OSError, ValueError, KeyError, psutil.Error):
+        pass
+    return None  # no record, or its process is gone (a pid of a later process does not count)
 
 
-def stop_mine(lab: Lab) -> list[str]:
-    """Stop this notebook's throwaway servers that THIS process started (never another kernel's)."""
-    stopped = []
-    for name, thing in throwaway(lab).items():
-        procs = thing.nodes if hasattr(thing, "nodes") else [thing]
-        if any(_started_here(p) for p in procs):
-            thing.stop()
-            stopped.append(name)
+def _mine(info: dict | None) -> bool:
+    return info is not None and info["pid"] == os.getpid()
+
+
+def take_over(lab: Lab, ns, wait: float = 10.0) -> dict:
+    """The setup cell: stop the throwaway servers an earlier, dead run (or this kernel's own earlier
+    run) left behind, and record this kernel as their owner. While another live kernel runs this
+    notebook, its servers are left alone: after ``wait`` seconds (a restarting kernel exits within
+    them) one sentence says what to do. Returns ``{name: pid stopped}``."""
+    deadline = time.monotonic() + wait
+    while (other := owner(lab)) is not None and not _mine(other):
+        if time.monotonic() > deadline:
+            raise CourseError(
+                f"Notebook 07 is running in another kernel (pid {other['pid']}, learner {other['learner']}, run {other['run']}), which owns the "
+                "throwaway Redis servers and Kafka cluster; run its cleanup cell or shut that kernel down, then "
+                "run this cell again.")
+        time.sleep(0.2)
+    stopped = stop_everything(lab)
+    path = owner_path(lab)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = psutil.Process()
+    path.write_text(json.dumps({"pid": me.pid, "create_time": me.create_time(), "run": ns.run_id,
+                                "learner": ns.learner, "at": time.time()}))
+    if lab not in _REGISTERED:  # the kernel stops them on exit too, if the cleanup cell never runs
+        _REGISTERED.append(lab)
+    if len(_REGISTERED) == 1:
+        atexit.register(_stop_at_exit)
+    return stopped
+
+
+def release(lab: Lab) -> dict:
+    """The cleanup cell: stop every throwaway server of this notebook and delete their data, unless
+    another live kernel has taken them over since. Returns ``{name: pid stopped}``."""
+    other = owner(lab)
+    if other is not None and not _mine(other):
+        return {}
+    stopped = stop_everything(lab)
+    owner_path(lab).unlink(missing_ok=True)
     return stopped
 
 
 _REGISTERED: list[Lab] = []
 
 
-def stop_at_exit(lab: Lab) -> None:
-    """Also stop them when the kernel exits (restart or shutdown) without running the cleanup cell;
-    only the servers this kernel started, so a late exit never stops a newer run's servers."""
-    if not _REGISTERED:
-        atexit.register(lambda: [stop_mine(one) for one in _REGISTERED])
-    if lab not in _REGISTERED:
-        _REGISTERED.append(lab)
+def _stop_at_exit() -> None:
+    """At kernel exit: release the servers this kernel still owns (a later run's are not touched)."""
+    for lab in _REGISTERED:
+        if _mine(owner(lab)):
+            release(lab)

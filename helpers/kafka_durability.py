@@ -13,9 +13,34 @@ import threading
 import time
 from collections import Counter
 
+import pandas as pd
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from .clients import drain_assigned
+
+#: the prediction of section 2: which acks settings lose acknowledged records on one killed broker
+ACKS_LOSS_ANSWERS: dict[str, list[str]] = {
+    "none": [], "acks=0 only": ["acks=0"], "acks=0 and acks=1": ["acks=0", "acks=1"],
+    "all three": ["acks=0", "acks=1", "acks=all"],
+}
+#: the prediction of section 4: what acks=all probes get with two of three brokers down
+PROBE_ANSWERS = ["all acknowledged", "some acknowledged, some refused", "all refused", "no answer: they time out"]
+#: the prediction of section 5: which topic loses acknowledged records after an election without the last ISR
+UNCLEAN_ANSWERS: dict[str, list[str]] = {
+    "neither": [], "only unclean election off": ["off"], "only unclean election on": ["on"], "both": ["off", "on"],
+}
+
+
+def probe_answer(outcomes: list[str]) -> str:
+    """Which of :data:`PROBE_ANSWERS` the outcomes of :func:`probe_acks_all` are."""
+    ok = outcomes.count("ok")
+    if ok == len(outcomes):
+        return PROBE_ANSWERS[0]
+    if ok:
+        return PROBE_ANSWERS[1]
+    if all("Timeout" in o or "TimedOut" in o for o in outcomes):
+        return PROBE_ANSWERS[3]
+    return PROBE_ANSWERS[2]
 
 
 class SeqProducer:
@@ -25,7 +50,9 @@ class SeqProducer:
     most ``rate`` records per second (a steady load that leaves CPU for the brokers of a 2-core
     machine) and keeps at most ``window`` records unanswered, so a dead leader stalls it instead of
     filling memory. Unanswered records are retried for up to ``delivery_timeout_ms`` (60 s: longer
-    than a broker restart). ``t0`` is the shared clock origin (``time.monotonic()``) for charts.
+    than a broker restart), and a lost connection is tried again at least once a second
+    (``reconnect_backoff_max_ms``; kafka-python's default lets the wait grow to 30 s during an
+    outage). ``t0`` is the shared clock origin (``time.monotonic()``) for charts.
     """
 
     def __init__(self, bootstrap: str, topic: str, acks, *, label: str | None = None, t0: float | None = None,
@@ -35,7 +62,8 @@ class SeqProducer:
         self.window, self.rate = window, rate
         opts = dict(bootstrap_servers=bootstrap, acks=acks, linger_ms=2, request_timeout_ms=5000,
                     delivery_timeout_ms=60000, retry_backoff_ms=100, max_block_ms=10000,
-                    metadata_max_age_ms=5000, bootstrap_timeout_ms=10000, client_id=f"streamslab-{self.label}")
+                    metadata_max_age_ms=5000, bootstrap_timeout_ms=10000, reconnect_backoff_max_ms=1000,
+                    client_id=f"streamslab-{self.label}")
         if acks != "all":
             opts["enable_idempotence"] = False  # idempotence needs acks=all; say so instead of a warning
         opts.update(overrides)
@@ -68,7 +96,7 @@ class SeqProducer:
             with self._lock:
                 open_now = len(self.sent) - len(self.acked) - len(self.failed)
             if open_now >= self.window:
-                time.sleep(0.002)
+                time.sleep(0.01)  # a dead leader answers nothing: wait without spinning
                 continue
             self.sent[seq] = self.now()
             try:
@@ -163,7 +191,8 @@ def read_seqs(bootstrap: str, topic: str, *, at_least: int = 0, timeout: float =
     them: so first wait until it reaches ``at_least`` or has not moved for 3 s (a truncated log
     never reaches it), else a lagging follower would look like lost records."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000,
-                             bootstrap_timeout_ms=10000, client_id="streamslab-nb07-reader")
+                             bootstrap_timeout_ms=10000, reconnect_backoff_max_ms=1000,
+                             client_id="streamslab-nb07-reader")
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
@@ -249,18 +278,43 @@ def probe_acks_all(bootstrap: str, topic: str, n: int = 5) -> list[str]:
     return outcomes
 
 
-def describe_cli(cluster, topics: list[str], timeout: float = 60.0) -> str:
-    """What ``kafka-topics.sh --describe`` prints for ``topics`` (Kafka's own TopicCommand, run from
-    the same jars as the brokers), or why it could not run."""
-    import subprocess
+# --- what the learner watches: a live table while the leader dies, and the swimlane afterwards ------
+def live_table(producers: dict, watch: LeaderWatch, topic: str) -> pd.DataFrame:
+    """One row per producer: acknowledged so far, failed, still waiting for an answer, and the
+    partition's leader and ISR as the watcher saw them last (for ``widgets.LiveView``)."""
+    last = next((c for c in reversed(watch.changes) if c["topic"] == topic), None)
+    leader = "?" if last is None else ("none" if last["leader"] is None else f"broker {last['leader']}")
+    rows = []
+    for p in producers.values():
+        with p._lock:
+            acked, failed, sent = len(p.acked), len(p.failed), len(p.sent)
+        rows.append({"producer": p.label, "acknowledged": acked, "waiting for an answer": sent - acked - failed,
+                     "failed": failed, "leader": leader, "ISR": "" if last is None else str(last["isr"])})
+    return pd.DataFrame(rows).set_index("producer")
 
-    node = cluster.brokers[0]
-    cmd = node._java("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", cluster.bootstrap,
-                     "--describe", "--topic", "|".join(topics))
-    logs = cluster.home / "cli-logs"  # the tool logs through the course's log4j config: not into the cwd
-    cmd = [f"-Dkafka.logs.dir={logs}" if c.startswith("-Dkafka.logs.dir") else c for c in cmd if not c.startswith("-Xms")]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"(kafka-topics could not run: {exc})"
-    return "\n".join(line for line in (out.stdout + out.stderr).splitlines() if "WARN" not in line) or "(no output)"
+
+def swimlane_events(producers: dict, changes: list[dict], topic: str, *, kill_at: float, until: float,
+                    bin_s: float = 0.25) -> pd.DataFrame:
+    """The leader kill as swimlane events (``lane, t, event, detail``): each producer's
+    acknowledgements per ``bin_s`` window and its first one after the kill at ``kill_at``, and the
+    partition's leader and ISR changes (the controller's elections) up to clock time ``until``."""
+    rows = []
+    for p in producers.values():
+        times = sorted(p.ack_times())
+        for start, n in pd.Series(times).floordiv(bin_s).value_counts().sort_index().items():
+            rows.append({"lane": f"producer {p.label}", "t": start * bin_s, "event": "acknowledged",
+                         "detail": f"{n} acks in {bin_s:g} s"})
+        after = [t for t in times if t > kill_at]
+        if after:
+            rows.append({"lane": f"producer {p.label}", "t": after[0], "event": "first ack after the kill",
+                         "detail": f"{after[0] - kill_at:.1f} s after the kill"})
+    previous = None
+    for c in changes:
+        if c["topic"] != topic or c["t"] > until:
+            continue
+        leader = "none" if c["leader"] is None else f"broker {c['leader']}"
+        event = ("leader at start" if previous is None else
+                 "leader elected" if c["leader"] != previous["leader"] else "ISR changed")
+        rows.append({"lane": "controller", "t": c["t"], "event": event, "detail": f"leader {leader}, ISR {c['isr']}"})
+        previous = c
+    return pd.DataFrame(rows, columns=["lane", "t", "event", "detail"])

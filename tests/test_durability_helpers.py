@@ -1,14 +1,19 @@
-"""Notebook 07's helpers without the notebook: counting by id, and the exit hook that stops only the
-servers its own process started (a late-exiting old kernel must never stop a newer run's servers)."""
+"""Notebook 07's helpers without the notebook: counting by id, the answers predictions are compared
+with, and the owner of the throwaway servers: one live kernel at a time; its exit stops them; a dead
+owner's leftovers are stopped by the next setup; a late-exiting old kernel never stops a newer run's."""
 
+import json
+import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import psutil
+import pytest
 
-from helpers import durability
+from helpers import config, durability
+from helpers import kafka_durability as kd
+from helpers.errors import CourseError
 from helpers.kafka_durability import tally
 from helpers.services import Lab
 
@@ -37,24 +42,67 @@ def test_kafka_tally_counts_by_id():
     assert c["lost_ids"] == [2] and c["unacknowledged_kept"] == 1 and c["failed_errors"] == {"KafkaTimeoutError": 1}
 
 
-def test_exit_hook_stops_only_what_its_process_started(tmp_path):
-    lab = Lab(tmp_path / "course", log=lambda *_: None)
-    theirs = lab.extra_redis("nb07-theirs")                    # started by THIS process, not by the child below
-    script = textwrap.dedent(f"""
-        from helpers import durability
-        from helpers.services import Lab
-        lab = Lab({str(tmp_path / "course")!r}, log=lambda *_: None)
-        mine = lab.extra_redis("nb07-mine")
-        durability.stop_at_exit(lab)
-        print(mine.pid)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    child_pid = int(out.stdout.split()[-1])
+def test_prediction_answers_come_from_the_counts():
+    assert durability.answer([], durability.REDIS_LOSS_ANSWERS) == "none of them"
+    assert durability.answer(["RDB save 1 1", "no persistence", "RDB save 60 1"],
+                             durability.REDIS_LOSS_ANSWERS) == "no persistence and both RDB settings"
+    assert durability.answer(["AOF always"], durability.REDIS_LOSS_ANSWERS) == "only AOF always"
+    assert durability.answer(["acks=0"], kd.ACKS_LOSS_ANSWERS) == "acks=0 only"
+    assert kd.probe_answer(["NotEnoughReplicasError"] * 5) == "all refused"
+    assert kd.probe_answer(["ok", "NotEnoughReplicasError"]) == "some acknowledged, some refused"
+    assert kd.probe_answer(["KafkaTimeoutError"] * 2) == "no answer: they time out"
+    assert kd.probe_answer(["ok"] * 5) == "all acknowledged"
+
+
+KERNEL = """
+import sys
+from helpers import config, durability
+from helpers.services import Lab
+lab = Lab({course!r}, log=lambda *_: None)
+durability.take_over(lab, config.Namespace("nb07", who="{who}"))
+print(lab.extra_redis("nb07-{who}").pid, flush=True)
+sys.stdin.readline()                      # a kernel that runs until its stdin closes
+"""
+
+
+def kernel(course: Path, who: str) -> tuple[subprocess.Popen, int]:
+    """A process that takes over notebook 07's servers and starts one, like a kernel running the setup."""
+    proc = subprocess.Popen([sys.executable, "-c", KERNEL.format(course=str(course), who=who)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+def test_one_live_kernel_owns_the_servers_and_its_exit_stops_only_what_it_owns(tmp_path):
+    course = tmp_path / "course"
+    lab = Lab(course, log=lambda *_: None)
+    me = config.Namespace("nb07", who="pytest")
+    a, pid_a = kernel(course, "a")
     try:
-        assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
-        assert theirs.running                                  # another process's server: left alone
-        assert durability.still_running(lab) == ["redis-nb07-theirs"]
+        with pytest.raises(CourseError, match=f"another kernel \\(pid {a.pid}, learner a"):
+            durability.take_over(lab, me, wait=0.5)           # a live kernel's servers are left alone
+        assert durability.release(lab) == {} and durability.still_running(lab) == ["redis-nb07-a"]
     finally:
-        durability.stop_everything(lab)
-    assert durability.still_running(lab) == [] and not theirs.running
+        a.stdin.close()
+        a.wait(30)
+    assert durability.still_running(lab) == [] and durability.owner(lab) is None   # its exit stopped them
+
+    b, pid_b = kernel(course, "b")
+    b.send_signal(signal.SIGKILL)                              # a kernel that dies: no exit hook runs
+    b.wait(10)
+    assert durability.still_running(lab) == ["redis-nb07-b"]
+    assert durability.take_over(lab, me) == {"redis-nb07-b": pid_b}   # the next setup stops its leftovers
+    assert durability.still_running(lab) == [] and durability.owner(lab)["learner"] == "pytest"
+    durability.release(lab)
+
+    c, pid_c = kernel(course, "c")
+    mine = psutil.Process()                                    # a newer run takes over while c is exiting
+    durability.owner_path(lab).write_text(json.dumps({"pid": mine.pid, "create_time": mine.create_time(),
+                                                      "run": me.run_id, "learner": "pytest"}))
+    theirs = lab.extra_redis("nb07-newer")
+    c.stdin.close()
+    c.wait(30)
+    try:
+        assert theirs.running and psutil.pid_exists(pid_c)    # c's exit hook stopped nothing it no longer owns
+    finally:
+        stopped = durability.release(lab)
+    assert set(stopped) == {"redis-nb07-c", "redis-nb07-newer"} and durability.still_running(lab) == []

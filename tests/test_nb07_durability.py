@@ -4,13 +4,17 @@ Redis: no persistence loses acknowledged writes after kill -9, AOF always loses 
 Kafka: acks=all with RF 3 / min ISR 2 loses nothing when the partition leader is SIGKILLed under load;
 two brokers down -> NotEnoughReplicasError refusals; an unclean election loses the lone leader's
 acks=1 records while unclean off loses none; the ISR recovers. Every row: acknowledged = kept + lost.
-Cleanup stops every server the notebook started, also after a cell in the middle failed.
+Cleanup stops every server the notebook started, also after a cell in the middle failed (a broker
+already killed), and the setup runs again after it. The learner's screen: prediction boxes compared
+with the counts, a re-run control that crashes a fresh server, a live table during the leader kill,
+and charts (the swimlane among them) in their offline form (inline SVG, no script) headless.
 
 The notebook is executed once (fresh kernel, COURSE_QUICK=1) for the whole module, every cell but
 the cleanup: the exercise checks need the cluster, and the last test runs the cleanup itself.
 """
 
 import json
+import os
 
 import psutil
 import pytest
@@ -125,7 +129,7 @@ def test_rows_recorded_against_c18_c19(nb):
     from helpers import results
 
     df = results.load()
-    mine = df[df["notebook"] == "07"]
+    mine = df[(df["notebook"] == "07") & (df["kind"] == "measurement")]
     assert len(mine) >= nb.value('measured["recorded"]') == 13
     assert set(mine["claim"]) == {"C18", "C19"}
     always = mine[mine["metric"].str.contains("AOF always")].iloc[-1]
@@ -153,17 +157,65 @@ def test_exercises_stub_wrong_and_solution(nb):
     assert check_with(nb, solution("07_durable_topic"), "durable-topic")[0] == "pass"
 
 
+def outputs(nb, tag: str) -> list[dict]:
+    return nb.cells[nb._cell_index(tag)]["outputs"]
+
+
+def test_charts_are_offline_svg_and_the_swimlane_marks_the_kill(nb):
+    """Headless, every chart is the renderer's static form: an inline SVG, no script, no widget."""
+    lk = plain(nb, 'measured["leader_kill"]')
+    for tag in ("exp-redis-chart", "exp-swimlane"):
+        (out,) = [o for o in outputs(nb, tag) if o["output_type"] == "execute_result"]
+        assert set(out["data"]) == {"image/svg+xml", "text/plain"}, (tag, set(out["data"]))
+        assert out["data"]["text/plain"].startswith("Chart: ")
+        svg = out["data"]["image/svg+xml"]
+        assert "<svg" in svg and "<script" not in svg and "http" not in svg.replace("http://www.w3.org", "")
+    svg = next(o for o in outputs(nb, "exp-swimlane") if o["output_type"] == "execute_result")["data"]["image/svg+xml"]
+    assert f"SIGKILL broker {lk['first_leader']}" in svg                        # the kill, marked
+    for lane in ("producer acks=1", "producer acks=all", "controller"):
+        assert lane in svg
+    events = plain(nb, 'measured["swimlane"]')
+    assert events["acknowledged"] > 0 and events["first ack after the kill"] == 2 and events["leader elected"] >= 1
+
+
+def test_live_view_prediction_rerun_and_kafka_topics_describe(nb):
+    # the live table's last frame (nbclient applies the display updates): both producers, the new leader
+    frames = [o["data"]["text/html"] for o in outputs(nb, "exp-leader-kill")
+              if o["output_type"] == "display_data" and "waiting for an answer" in o["data"].get("text/html", "")]
+    lk = plain(nb, 'measured["leader_kill"]')
+    assert len(frames) == 1 and "acks=all" in frames[0] and f"broker {lk['new_leader']}" in frames[0]
+    # no prediction headless; one set in code is compared with the count and kept with its outcome
+    assert "NO PREDICTION" in nb.value("repr(compare_leader)")
+    nb.inject("guess_leader.set(0)", pop=True)
+    assert "AS PREDICTED" in nb.value("repr(widgets.compare(guess_leader, leader_kill['all']['lost']))")
+    kept = [json.loads(line) for line in open(os.environ["COURSE_RESULTS"]) if '"prediction"' in line]
+    assert (kept[-1]["key"], kept[-1]["measured"], kept[-1]["outcome"]) == ("nb07-leader-kill-lost", 0, "as predicted")
+    assert "NO PREDICTION" in nb.value("repr(compare_redis)")
+    assert nb.value("compare_redis.measured") == "no persistence and both RDB settings"
+    # the re-run control showed section 1's run; a click crashes a fresh AOF-always server: nothing lost again
+    assert nb.value("redis_rerun.value") == "RDB save 1 1" and nb.value("len(redis_rerun.history)") == 1
+    again = plain(nb, 'redis_rerun.run("AOF always")[1].iloc[0].to_dict()')
+    assert again["acknowledged"] > 0 and again["lost"] == 0 and again["kept"] == again["acknowledged"]
+    # Kafka's own kafka-topics, pointed at the cluster, agrees: every 3-replica topic has its ISR back
+    cli = plain(nb, 'measured["cli_describe"]')
+    rf3 = plain(nb, "[*RF3.values(), *UNCLEAN.values()]")
+    assert cli["ok"] and {t: cli["isr"].get(t) for t in rf3} == {t: [1, 2, 3] for t in rf3}, cli
+
+
 def test_cleanup_stops_everything_also_after_a_failure_midway(nb, lab):
-    assert notebook_processes(lab), "the cluster should still be running before the cleanup cell"
-    nb.execute_cell("cleanup")
-    assert nb.value("left") == [] and notebook_processes(lab) == []
-    # Run it again from the top (same kernel) until the cluster is up, start a sacrificial Redis, then let a
-    # cell fail in the middle: the cleanup cell must still stop all of it
-    for tag in ("setup", "exp-cluster"):
-        nb.execute_cell(tag)
+    assert len(notebook_processes(lab)) == 4, "the cluster should still be running before the cleanup cell"
+    # a cell in the middle fails after it started a sacrificial Redis and killed a broker: the cleanup
+    # cell must still stop all of it and delete the data
     with pytest.raises(Exception, match="a cell in the middle fails"):
-        nb.inject("server = durability.fresh_redis(lab, 'AOF always')\n"
+        nb.inject("server = durability.fresh_redis(lab, 'AOF always')\nkc.kill(2)\n"
                   "raise RuntimeError('a cell in the middle fails')", pop=True)
-    assert len(notebook_processes(lab)) == 5                      # 3 brokers + the controller + one redis-server
+    assert len(notebook_processes(lab)) == 4                      # brokers 1 and 3, the controller, one redis-server
     nb.execute_cell("cleanup")
     assert nb.value("left") == [] and notebook_processes(lab) == []
+    assert not (lab.home / "extra" / "kafka-nb07").exists() and nb.value("durability.owner(lab) is None")
+    # the setup runs again in the same kernel (a new run owns the notebook's servers), and so does the cleanup
+    first_run = nb.value("ns.run_id")
+    nb.execute_cell("setup")
+    assert nb.value("ns.run_id") != first_run and nb.value("durability.owner(lab)['run']") == nb.value("ns.run_id")
+    nb.execute_cell("cleanup")
+    assert nb.value("left") == [] and notebook_processes(lab) == [] and nb.value("durability.owner(lab) is None")

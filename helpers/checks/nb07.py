@@ -3,6 +3,7 @@
 Both checks act on real servers: the first starts its own sacrificial redis-server, lets the
 learner's function configure it, writes, SIGKILLs it, restarts it with the configuration it had,
 and counts; the second asks the 3-broker cluster how the learner's topic is really configured.
+The learner's functions run through :func:`helpers.checks.call` (time limit, their own traceback).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import secrets
 import shutil
 import time
 
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, learner_redis, not_yet, passed
 
 WRITES = 300
 
@@ -56,7 +57,7 @@ def durable_redis(make_durable, lab, ns) -> CheckResult:
     lab.extras.pop(f"redis-{name}", None)
     r = server.client()
     try:
-        make_durable(r)  # the stub raises NotImplementedError -> "not attempted"
+        call(make_durable, learner_redis(r))  # the stub raises NotImplementedError -> "not attempted"
         if r.config_get("appendonly").get("appendonly") == "yes":  # enabling AOF at runtime rewrites it first
             _wait(lambda: (p := r.info("persistence"))["aof_enabled"] == 1 and not p["aof_rewrite_in_progress"], 20)
         lost, cfg = _crash_and_count(server, r, ns.key("check-durable"))
@@ -88,7 +89,7 @@ def durable_topic(create_durable_topic, cluster, ns) -> CheckResult:
     topic = ns.topic(f"check-{secrets.token_hex(2)}")
     admin = cluster.admin()
     try:
-        create_durable_topic(admin, topic)  # the stub raises NotImplementedError -> "not attempted"
+        call(create_durable_topic, admin, topic)  # the stub -> "not attempted"; a hang -> "time limit"
         if not _wait(lambda: cluster.leader(topic, admin=admin) is not None, 15):
             return not_yet(f"no topic {topic} with a leader appeared on the cluster.",
                            "admin.create_topics({topic: {'num_partitions': 1, 'replication_factor': 3, 'configs': {...}}})")

@@ -226,10 +226,33 @@ class KafkaCluster:
         return leader if leader >= 0 else None
 
     # --- lifecycle -------------------------------------------------------------------------
+    def format(self) -> None:
+        """Format the data dir of every node that has none, with ONE run of Kafka's StorageTool: the
+        other nodes get what it wrote, made theirs (the same ``bootstrap.checkpoint``, which differs
+        between nodes only in timestamps and CRCs, and a ``meta.properties`` with their own node id
+        and a new directory id). Four StorageTool JVMs at once took 20-28 s on a busy 2-core machine,
+        one took 3 s."""
+        todo = [n for n in self.nodes if not (n.data_dir / "meta.properties").exists()]
+        if not todo:
+            return
+        first = todo[0]
+        first.write_config()
+        first.format_storage()
+        checkpoint = (first.data_dir / "bootstrap.checkpoint").read_bytes()
+        for node in todo[1:]:
+            node.write_config()
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            (node.data_dir / "bootstrap.checkpoint").write_bytes(checkpoint)
+            (node.data_dir / "meta.properties").write_text(
+                f"#\n#written by the course as kafka-storage format writes it\nnode.id={node.node_id}\n"
+                f"directory.id={_new_cluster_id()}\nversion=1\ncluster.id={node.cluster_id}\n")
+            (node.home / "cluster.id").write_text(node.cluster_id)
+
     def start(self) -> float:
         """Start every stopped node in parallel (a KRaft node waits for its quorum); returns seconds."""
         t0 = time.monotonic()
         ensure_kafka_jars(self.nodes[0].libs)
+        self.format()
         run_parallel(lambda n: n.start(), [n for n in self.nodes if not n.running])
         return time.monotonic() - t0
 
