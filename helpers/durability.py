@@ -222,7 +222,9 @@ _REGISTERED: list[Lab] = []
 
 
 def _stop_at_exit() -> None:
-    """At kernel exit: release the servers this kernel still owns (a later run's are not touched)."""
+    """At kernel exit: release the servers this kernel still owns, or that nobody owns any more (a
+    cell run again after the cleanup cell); a later run's are not touched."""
     for lab in _REGISTERED:
-        if _mine(owner(lab)):
+        info = owner(lab)
+        if info is None or _mine(info):
             release(lab)

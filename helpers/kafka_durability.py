@@ -293,21 +293,34 @@ def live_table(producers: dict, watch: LeaderWatch, topic: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("producer")
 
 
+def resumed_at(ack_times: list[float], kill_at: float, gap: float = 0.5) -> float | None:
+    """When acknowledgements resumed after the kill at ``kill_at``: the first ack after it that
+    follows ``gap`` seconds without one (answers already on their way at the kill do not count)."""
+    times = sorted(ack_times)
+    before = max((t for t in times if t <= kill_at), default=kill_at)
+    for t in times:
+        if t > kill_at:
+            if t - before > gap:
+                return t
+            before = t
+    return None
+
+
 def swimlane_events(producers: dict, changes: list[dict], topic: str, *, kill_at: float, until: float,
                     bin_s: float = 0.25) -> pd.DataFrame:
     """The leader kill as swimlane events (``lane, t, event, detail``): each producer's
-    acknowledgements per ``bin_s`` window and its first one after the kill at ``kill_at``, and the
+    acknowledgements per ``bin_s`` window and when they resumed after the kill at ``kill_at``, and the
     partition's leader and ISR changes (the controller's elections) up to clock time ``until``."""
     rows = []
     for p in producers.values():
         times = sorted(p.ack_times())
         for start, n in pd.Series(times).floordiv(bin_s).value_counts().sort_index().items():
-            rows.append({"lane": f"producer {p.label}", "t": start * bin_s, "event": "acknowledged",
-                         "detail": f"{n} acks in {bin_s:g} s"})
-        after = [t for t in times if t > kill_at]
-        if after:
-            rows.append({"lane": f"producer {p.label}", "t": after[0], "event": "first ack after the kill",
-                         "detail": f"{after[0] - kill_at:.1f} s after the kill"})
+            rows.append({"lane": f"producer {p.label}", "t": (start + 0.5) * bin_s, "event": "acknowledged",
+                         "detail": f"{n} acks in {start * bin_s:.2f}-{(start + 1) * bin_s:.2f} s"})
+        back = resumed_at(times, kill_at)
+        if back is not None:
+            rows.append({"lane": f"producer {p.label}", "t": back, "event": "acks resume",
+                         "detail": f"the first ack after the outage, {back - kill_at:.1f} s after the kill"})
     previous = None
     for c in changes:
         if c["topic"] != topic or c["t"] > until:

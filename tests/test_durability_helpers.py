@@ -54,6 +54,12 @@ def test_prediction_answers_come_from_the_counts():
     assert kd.probe_answer(["ok"] * 5) == "all acknowledged"
 
 
+def test_acks_resume_after_the_outage_not_with_answers_already_on_their_way():
+    times = [0.1, 0.5, 1.0, 1.05, 1.1, 4.0, 4.1]               # killed at 1.02: 1.05 and 1.1 were in flight
+    assert kd.resumed_at(times, kill_at=1.02) == 4.0
+    assert kd.resumed_at([0.1, 0.5], kill_at=1.0) is None       # never resumed
+
+
 KERNEL = """
 import sys
 from helpers import config, durability

@@ -175,7 +175,7 @@ def test_charts_are_offline_svg_and_the_swimlane_marks_the_kill(nb):
     for lane in ("producer acks=1", "producer acks=all", "controller"):
         assert lane in svg
     events = plain(nb, 'measured["swimlane"]')
-    assert events["acknowledged"] > 0 and events["first ack after the kill"] == 2 and events["leader elected"] >= 1
+    assert events["acknowledged"] > 0 and events["acks resume"] == 2 and events["leader elected"] >= 1
 
 
 def test_live_view_prediction_rerun_and_kafka_topics_describe(nb):
