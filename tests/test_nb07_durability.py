@@ -157,6 +157,21 @@ def test_exercises_stub_wrong_and_solution(nb):
     assert check_with(nb, solution("07_durable_topic"), "durable-topic")[0] == "pass"
 
 
+def test_exercise_that_hangs_ends_as_time_limit_and_leaves_no_server(nb, lab):
+    """Both checks call the learner's function through the harness: a function that never returns is
+    stopped at the time limit (1 s here), the kernel stays usable, the check's own Redis is stopped."""
+    before = len(notebook_processes(lab))
+    nb.inject("import os\nos.environ['COURSE_CHECK_TIMEOUT'] = '1'", pop=True)
+    try:
+        for check, stub in (("durable-redis", "make_durable(r)"), ("durable-topic", "create_durable_topic(admin, topic)")):
+            status, message = check_with(nb, f"def {stub}:\n    import time\n    while True:\n        time.sleep(1)\n",
+                                         check)
+            assert status == "time-limit" and "did not return within 1 s" in message, (check, status, message)
+    finally:
+        nb.inject("os.environ.pop('COURSE_CHECK_TIMEOUT')", pop=True)
+    assert nb.value("sum(range(5))") == 10 and len(notebook_processes(lab)) == before
+
+
 def outputs(nb, tag: str) -> list[dict]:
     return nb.cells[nb._cell_index(tag)]["outputs"]
 

@@ -209,10 +209,19 @@ class KafkaCluster:
 
     def partitions(self, topic: str, admin=None) -> list[dict]:
         """``[{partition, leader, replicas, isr}]`` as the cluster's metadata says now (leader -1 = offline)."""
+        from kafka.errors import KafkaConnectionError
+
         own = admin is None
         admin = admin or self.admin()
         try:
-            meta = admin.describe_topics([topic])[0]
+            for attempt in range(3):  # a client that knew a broker just killed may try it first: ask another
+                try:
+                    meta = admin.describe_topics([topic])[0]
+                    break
+                except KafkaConnectionError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
         finally:
             if own:
                 admin.close()
