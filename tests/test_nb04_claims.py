@@ -1,15 +1,21 @@
 """Notebook 04's deciding functions and measurements, on their own: the C13 verdict (an ordered read is
 inconclusive, never a refutation), the C20 verdict, the "inconclusive" verdict in the results file,
 librdkafka's send with a deadline, page-cache residency (checked against util-linux's fincore), the
-log-start moves of a retention run."""
+log-start moves of a retention run; and the notebook's prose: no result stated in Markdown before it
+is measured, no emoji."""
 
+import json
+import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from helpers import footprint, kafka_log, results
+
+NB04 = next((Path(__file__).resolve().parent.parent / "notebooks").glob("04_*.ipynb"))
 
 
 @pytest.mark.parametrize("within, across, verdict", [
@@ -101,3 +107,23 @@ def test_broker_memory_of_an_external_broker_is_skipped_with_a_reason(monkeypatc
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "kafka.example.invalid:9092")
     process, why = footprint.broker_process()
     assert process is None and "external broker" in why and "cannot read its memory" in why
+
+
+def _cells(kind: str) -> list[str]:
+    nb = json.loads(NB04.read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == kind]
+
+
+def test_nb04_markdown_states_no_result_before_it_is_measured():
+    """Sentences about what a run showed live in f-strings built from `measured`, not in Markdown."""
+    stated = ["same order", "Every customer sits", "Inside each partition the count is", "Both consumers read",
+              "the consumer refuses to guess and raises", "landed **exactly**", "log-start lines follow",
+              "costs about the same"]
+    markdown = "\n".join(_cells("markdown"))
+    assert [s for s in stated if s in markdown] == []
+
+
+def test_nb04_has_no_emoji():
+    emoji = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F]")
+    found = [m.group() for text in _cells("markdown") + _cells("code") for m in emoji.finditer(text)]
+    assert found == []
