@@ -14,12 +14,12 @@ the cleanup: the exercise checks need the cluster, and the last test runs the cl
 """
 
 import json
-import os
 
 import psutil
 import pytest
 from conftest import notebook_path, plain, run_notebook, solution
 from kafka.errors import NotEnoughReplicasError
+from nbtext import assert_no_emoji, predictions_kept
 
 pytestmark = pytest.mark.notebook
 
@@ -177,7 +177,9 @@ def outputs(nb, tag: str) -> list[dict]:
 
 
 def test_charts_are_offline_svg_and_the_swimlane_marks_the_kill(nb):
-    """Headless, every chart is the renderer's static form: an inline SVG, no script, no widget."""
+    """Headless, every chart is the renderer's static form: an inline SVG, no script, no widget; status
+    marks are words (no emoji anywhere in the sources or outputs)."""
+    assert_no_emoji(nb.nb)
     lk = plain(nb, 'measured["leader_kill"]')
     for tag in ("exp-redis-chart", "exp-swimlane"):
         (out,) = [o for o in outputs(nb, tag) if o["output_type"] == "execute_result"]
@@ -203,8 +205,8 @@ def test_live_view_prediction_rerun_and_kafka_topics_describe(nb):
     assert "NO PREDICTION" in nb.value("repr(compare_leader)")
     nb.inject("guess_leader.set(0)", pop=True)
     assert "AS PREDICTED" in nb.value("repr(widgets.compare(guess_leader, leader_kill['all']['lost']))")
-    kept = [json.loads(line) for line in open(os.environ["COURSE_RESULTS"]) if '"prediction"' in line]
-    assert (kept[-1]["key"], kept[-1]["measured"], kept[-1]["outcome"]) == ("nb07-leader-kill-lost", 0, "as predicted")
+    kept = predictions_kept("nb07-leader-kill-lost")
+    assert (kept[-1]["value"], kept[-1]["measured"], kept[-1]["outcome"]) == (0, 0, "as predicted")
     assert "NO PREDICTION" in nb.value("repr(compare_redis)")
     assert nb.value("compare_redis.measured") == "no persistence and both RDB settings"
     # the re-run control showed section 1's run; a click crashes a fresh AOF-always server: nothing lost again
