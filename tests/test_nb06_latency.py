@@ -1,0 +1,195 @@
+"""Notebook 06 (latency vs throughput) and `make bench`'s runner.
+
+The notebook runs once (fresh kernel, COURSE_QUICK=1) for the module. Asserted: every open-loop run
+delivered every message it sent and its percentiles are ordered; every course-vs-native row has a
+course figure, a native figure and their ratio; the two ratio targets hold with a generous tolerance
+(noisy shared 2-core machine: x2 the issue's 1.5 and 2.0); each claim's verdict follows from the
+numbers and is recorded; the exercises' checks reject wrong answers and pass the solutions; a failing
+cell still stops the full-JIT broker and the receiver thread; cleanup leaves nothing; a second run of
+the setup and the open-loop section works in the same kernel.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, module_notebook, plain, solution
+
+pytestmark = pytest.mark.notebook
+
+nb = module_notebook("06")
+PERCENTILES = ["min", "p50", "p90", "p99", "p99.9", "max"]
+ROUND_TRIP_TOLERANCE = 3.0      # target 1.5, x2 for a shared, loaded machine
+KAFKA_E2E_TOLERANCE = 4.0       # target 2.0, x2
+
+
+def _rows(nb):
+    m = plain(nb, "{k: measured[k] for k in ('round_trip', 'redis_rates', 'kafka_rates', 'kafka_e2e')}")
+    return [row for rows in m.values() for row in rows]
+
+
+def test_open_loop_every_message_counted_and_percentiles_ordered(nb):
+    runs = plain(nb, 'measured["open_loop"]')
+    n, warmup = nb.value("N_LAT"), nb.value("WARMUP")
+    assert [r["transport"] for r in runs] == ["Redis Pub/Sub", "Redis List (LPUSH / BRPOP)",
+                                             "Redis Stream (XADD / XREADGROUP)", "Kafka (confluent-kafka)",
+                                             "Kafka (kafka-python)"]
+    for run in runs:
+        assert run["sent"] == run["received"] == n and run["lost"] == 0, run
+        assert run["count"] == n - warmup
+        values = [run[p] for p in PERCENTILES]
+        assert values == sorted(values) and values[0] > 0, run
+        assert run["achieved_rate"] == pytest.approx(nb.value("RATE"), rel=0.5)
+
+
+def test_every_comparison_row_has_course_native_and_ratio(nb):
+    rows = _rows(nb)
+    assert len(rows) == 5 + 6 + 6 + 4
+    for row in rows:
+        assert row["course"] > 0 and row["native"] > 0, row
+        assert row["ratio"] == pytest.approx(row["course"] / row["native"], rel=1e-3, abs=1e-3), row
+        assert row["better"] in ("lower", "higher") and row["course_how"] and row["native_how"]
+
+
+def test_ratio_targets_with_generous_tolerance(nb):
+    rows = _rows(nb)
+    rtt = next(r for r in rows if r["experiment"] == "Redis PING round trip, back to back"
+               and r["course_how"] == "redis-py, dedicated connection")
+    e2e = next(r for r in rows if r["experiment"].startswith("Kafka end-to-end") and r["metric"] == "p50"
+               and r["course_how"] == "confluent-kafka")
+    assert rtt["ratio"] <= ROUND_TRIP_TOLERANCE, rtt
+    assert e2e["ratio"] <= KAFKA_E2E_TOLERANCE, e2e
+
+
+def test_linger_acks_grid_and_c15_verdict_follow_the_numbers(nb):
+    grid = plain(nb, 'measured["linger"]')
+    assert [(g["acks"], g["linger.ms"]) for g in grid] == [(a, linger) for a in ("1", "all") for linger in (0, 5, 20, 50)]
+    assert all(g["acked"] == nb.value("N_TP") and g["records/s"] > 0 and g["p50 ms"] <= g["p99 ms"] for g in grid)
+    at = {g["linger.ms"]: g for g in grid if g["acks"] == "all"}
+    added, gain = at[50]["p50 ms"] - at[0]["p50 ms"], at[50]["records/s"] / at[0]["records/s"]
+    c15 = plain(nb, 'measured["c15"]')
+    assert c15["added_ms"] == pytest.approx(added, abs=0.01) and c15["gain"] == pytest.approx(gain, abs=0.01)
+    expected = "confirmed" if added >= 5 and gain >= 1.1 else "depends" if added >= 5 or gain >= 1.1 else "refuted"
+    assert c15["verdict"] == expected
+
+
+def test_verdicts_recorded_for_each_claim(nb):
+    from helpers import results
+
+    verdicts = {v["claim"]: v["status"] for v in plain(nb, 'measured["verdicts"]')}
+    assert sorted(verdicts) == ["C02", "C09", "C15", "C16", "C17"]
+    runs = {r["transport"]: r for r in plain(nb, 'measured["open_loop"]')}
+    for claim, transport in (("C02", "Redis Pub/Sub"), ("C17", "Redis Stream (XADD / XREADGROUP)")):
+        run = runs[transport]
+        expected = "confirmed" if run["p99"] < 1 else "depends" if run["p50"] < 1 else "refuted"
+        assert verdicts[claim] == expected.upper()
+    c16 = plain(nb, 'measured["c16"]')
+    assert verdicts["C16"] == ("CONFIRMED" if max(c16["java"], c16["confluent"]) >= 100_000 else "REFUTED")
+    assert c16["confluent"] > c16["kafka_python"]          # librdkafka vs pure Python: a counted gap, any machine
+    pipe = plain(nb, 'measured["pipeline"]')
+    assert [d["entries"] for d in pipe["depths"]] == [nb.value("N_PIPE")] * 5   # every XADD landed
+    for claim in verdicts:
+        rec = results.latest(claim, notebook="06")
+        assert rec is not None and rec["verdict"].upper() == verdicts[claim], claim
+        assert rec["machine"]["cpus"] and rec["details"]["cores"] == rec["machine"]["cpus"]
+
+
+def test_jit_measured_and_bench_broker_not_left_running(nb):
+    jit = plain(nb, 'measured["jit"]')
+    assert set(jit["runs"]) == {"course broker (C1 only)", "full-JIT broker"}
+    assert all(len(v) >= 1 and min(v) > 0 for v in jit["runs"].values())
+    assert jit["caps"] == (jit["ratio"] >= 1.15)
+    assert nb.value("baselines.bench_broker().running") is jit["caps"]
+
+
+def test_exercises_stub_wrong_and_solution(nb):
+    assert nb.value("check_pipelined.status") == "not-attempted"
+    assert nb.value("check_batching.status") == "not-attempted"
+    nb.inject("def add_pipelined(r, stream, payloads, depth):\n    for p in payloads:\n        r.xadd(stream, {'p': p})",
+              pop=True)
+    nb.execute_cell("check-pipelined")
+    assert nb.value("check_pipelined.status") == "not-yet" and "round trips" in nb.value("check_pipelined.message")
+    nb.inject(solution("06_pipelined"), pop=True)
+    nb.execute_cell("check-pipelined")
+    assert nb.value("check_pipelined.status") == "pass", nb.value("str(check_pipelined)")
+    nb.inject("def producer_config():\n    return {'acks': '1', 'linger.ms': 20}", pop=True)
+    nb.execute_cell("check-batching")
+    assert nb.value("check_batching.status") == "not-yet" and "acks" in nb.value("check_batching.message")
+    nb.inject("def producer_config():\n    return {'acks': 'all', 'linger.ms': 2000}", pop=True)
+    nb.execute_cell("check-batching")
+    assert nb.value("check_batching.status") == "not-yet" and "budget" in nb.value("check_batching.message")
+    nb.inject(solution("06_batching"), pop=True)
+    nb.execute_cell("check-batching")
+    assert nb.value("check_batching.status") == "pass", nb.value("str(check_batching)")
+
+
+def test_a_failing_cell_still_stops_what_it_started(nb):
+    # the JIT cell fails half-way (after the broker started): its finally stops the broker
+    nb.inject("_real_check = bench.jit_check\n"
+              "def _boom(*a, **k):\n    raise RuntimeError('measurement failed half-way')\n"
+              "bench.jit_check = _boom", pop=True)
+    try:
+        with pytest.raises(Exception, match="measurement failed half-way"):
+            nb.execute_cell("exp-jit")
+    finally:
+        nb.inject("bench.jit_check = _real_check", pop=True)
+    assert nb.value("full_jit.pid is None") is True and nb.value("baselines.bench_broker().running") is False
+    # an open-loop run whose sender fails: the receiver thread is stopped and both ends closed
+    nb.inject("""
+class _Failing(latency.RedisList):
+    closed = False
+    def send(self, data):
+        raise ConnectionError('the sender lost its server')
+    def close(self):
+        super().close()
+        _Failing.closed = True
+try:
+    latency.open_loop(_Failing(ns.key('failing')), rate=100, n=10)
+except ConnectionError as exc:
+    _failed = str(exc)
+import threading
+_rx_threads = [t.name for t in threading.enumerate() if t.name.startswith('rx ')]
+""", pop=True)
+    assert nb.value("_failed") == "the sender lost its server"
+    assert nb.value("_Failing.closed") is True and nb.value("_rx_threads") == []
+
+
+def test_cleanup_then_setup_and_open_loop_again(nb, r, kafka_admin):
+    prefix = nb.value("ns.notebook_prefix")
+    kafka_prefix = nb.value("ns.kafka_notebook_prefix")
+    first = nb.value("ns.prefix")
+    nb.execute_cell("cleanup")
+    assert list(r.scan_iter(match=prefix + "*")) == []
+    assert not [t for t in kafka_admin.list_topics() if t.startswith(kafka_prefix)]
+    assert nb.value("baselines.bench_broker().running") is False
+    for tag in ("setup", "exp-open-loop", "exp-open-loop-verdict", "exercise-pipelined", "check-pipelined", "cleanup"):
+        nb.execute_cell(tag)
+    assert nb.value("ns.prefix") != first
+    assert all(run["lost"] == 0 for run in plain(nb, 'measured["open_loop"]'))
+    assert nb.value("check_pipelined.status") == "not-attempted"
+    assert list(r.scan_iter(match=prefix + "*")) == []
+    assert nb.value("workers.stop_all()") == 0
+
+
+def test_bench_runner_writes_csv_and_markdown(tmp_path, lab):
+    out = tmp_path / "bench"
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), "--quick", "--sections", "redis-rtt",
+                          "--out", str(out)], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 5
+    for row in rows:
+        assert float(row["course"]) > 0 and float(row["native"]) > 0
+        assert float(row["ratio"]) == pytest.approx(float(row["course"]) / float(row["native"]), rel=0.01, abs=1e-3)
+    md = (out / "results.md").read_text()
+    assert "## Targets" in md and "redis-py, dedicated connection: ratio" in md
+    assert "cpus: " in md and "redis-server: " in md and "kafka: " in md
+    assert json.dumps(rows)   # plain data
+
+
+def test_bench_rejects_unknown_section():
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), "--sections", "everything"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert res.returncode != 0 and "unknown sections" in res.stderr
