@@ -18,6 +18,7 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML)"
+	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
 setup: $(STAMP)
@@ -63,6 +64,10 @@ site: services-up
 	@mkdir -p site
 	@$(STAGE) "render notebooks into site/" $(PY) -m jupyter nbconvert --to html --execute \
 	  --ExecutePreprocessor.timeout=600 --output-dir site notebooks/*.ipynb
+
+bench: services-up
+	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
+	  $(PY) tools/bench.py
 
 clean: services-down
 	rm -rf .course site
