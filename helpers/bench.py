@@ -20,7 +20,7 @@ def row(experiment: str, metric: str, unit: str, better: str, course: float, cou
         native: float, native_how: str, **extra) -> dict:
     ratio = round(course / native, 3) if native else None
     return {"experiment": experiment, "metric": metric, "unit": unit, "better": better,
-            "course": round(course, 4), "course_how": course_how, "native": round(native, 4),
+            "course": round(course, 6), "course_how": course_how, "native": round(native, 6),
             "native_how": native_how, "ratio": ratio, **extra}
 
 
@@ -87,16 +87,17 @@ def redis_rates(ns, n: int) -> list[dict]:
     return rows
 
 
-def kafka_rates(ns, admin, n_native: int, n_confluent: int, n_python: int, bootstrap: str | None = None) -> list[dict]:
+def kafka_rates(ns, admin, n_native: int, n_confluent: int, n_python: int, bootstrap: str | None = None,
+                lingers: tuple = (5, 0)) -> list[dict]:
     """Producer and consumer records/s, acks=all, 100-byte records: both Python clients beside
-    ProducerPerformance (default linger 5 ms and linger 0) and ConsumerPerformance."""
+    ProducerPerformance (at each of ``lingers``: the Java default 5 ms, and 0) and ConsumerPerformance."""
     from kafka.admin import NewTopic
 
     bootstrap = bootstrap or config.kafka_bootstrap()
     names = {k: ns.topic(f"bench-{k}") for k in ("java0", "java5", "ck0", "ck5", "kp0", "kp5")}
     admin.create_topics([NewTopic(t, 1, 1) for t in names.values()])
     rows = []
-    for linger in (5, 0):
+    for linger in lingers:
         native = baselines.producer_performance(bootstrap, names[f"java{linger}"], n_native, linger_ms=linger)
         ck = throughput.kafka_produce_rate("confluent-kafka", names[f"ck{linger}"], n_confluent,
                                            bootstrap=bootstrap, **{"linger.ms": linger, "acks": "all"})
@@ -159,5 +160,5 @@ def jit_check(ns, admin, broker, records: int, rounds: int = 3, warmup: bool = T
     finally:
         bench_admin.close()
     medians = {k: statistics.median(v) for k, v in runs.items()}
-    ratio = medians["full-JIT broker"] / medians["course broker (C1 only)"]
-    return {"runs": runs, "medians": medians, "ratio": round(ratio, 3), "caps": ratio >= 1.15}
+    ratio = round(medians["full-JIT broker"] / medians["course broker (C1 only)"], 3)
+    return {"runs": runs, "medians": medians, "ratio": ratio, "caps": ratio >= 1.15}

@@ -46,10 +46,11 @@ def test_open_loop_every_message_counted_and_percentiles_ordered(nb):
 
 def test_every_comparison_row_has_course_native_and_ratio(nb):
     rows = _rows(nb)
-    assert len(rows) == 5 + 6 + 6 + 4
+    producer_rows = 2 * len(nb.value("[5, 0] if not config.quick() else [5]"))
+    assert len(rows) == 5 + 6 + producer_rows + 2 + 4
     for row in rows:
         assert row["course"] > 0 and row["native"] > 0, row
-        assert row["ratio"] == pytest.approx(row["course"] / row["native"], rel=1e-3, abs=1e-3), row
+        assert row["ratio"] == pytest.approx(row["course"] / row["native"], rel=2e-3, abs=1e-3), row
         assert row["better"] in ("lower", "higher") and row["course_how"] and row["native_how"]
 
 
@@ -100,8 +101,9 @@ def test_jit_measured_and_bench_broker_not_left_running(nb):
     jit = plain(nb, 'measured["jit"]')
     assert set(jit["runs"]) == {"course broker (C1 only)", "full-JIT broker"}
     assert all(len(v) >= 1 and min(v) > 0 for v in jit["runs"].values())
-    assert jit["caps"] == (jit["ratio"] >= 1.15)
-    assert nb.value("baselines.bench_broker().running") is jit["caps"]
+    assert jit["caps"] == (jit["ratio"] >= 1.15), jit
+    assert nb.value("baselines.bench_broker().running") is jit["caps"], jit
+    assert nb.value("KAFKA_BENCH == (full_jit.bootstrap if jit['caps'] else KAFKA)") is True
 
 
 def test_exercises_stub_wrong_and_solution(nb):
