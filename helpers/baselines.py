@@ -198,6 +198,11 @@ def bench_broker(max_seconds: int = 1800) -> FullJitBroker:
 
 
 def stop_bench_broker() -> int | None:
-    """Stop a full-JIT broker left by this or an earlier run (a crashed kernel). Returns its pid or None."""
+    """Stop a full-JIT broker left by this or an earlier run (a crashed kernel) and delete its data
+    (only the throwaway broker's own log dir: each throughput run writes hundreds of MB there).
+    Returns the pid it stopped, or None."""
     broker = bench_broker()
-    return broker.stop() if broker.running else None
+    pid = broker.stop() if broker.running else None
+    if not broker.running and broker.data_dir.exists():
+        shutil.rmtree(broker.data_dir, ignore_errors=True)
+    return pid

@@ -166,6 +166,7 @@ def test_cleanup_then_setup_and_open_loop_again(nb, r, kafka_admin):
     assert list(r.scan_iter(match=prefix + "*")) == []
     assert not [t for t in kafka_admin.list_topics() if t.startswith(kafka_prefix)]
     assert nb.value("baselines.bench_broker().running") is False
+    assert nb.value("baselines.bench_broker().data_dir.exists()") is False   # its hundreds of MB are gone too
     for tag in ("setup", "exp-open-loop", "exp-open-loop-verdict", "exercise-pipelined", "check-pipelined", "cleanup"):
         nb.execute_cell(tag)
     assert nb.value("ns.prefix") != first
