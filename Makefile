@@ -9,15 +9,17 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 STAGE  := tools/stage
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup lab test test-helpers test-notebooks services-up services-down services-status \
+.PHONY: help setup lab restore test test-helpers test-notebooks services-up services-down services-status \
         services-logs strip site clean bench
 
 help:
 	@echo "make lab             set up what is missing, start Redis + Kafka + JupyterLab (127.0.0.1:8888)"
+	@echo "                     on your own copies of the notebooks, in workspace/ (git-ignored)"
+	@echo "make restore NB=03   put your copy of notebook 03 back to the course version (yours kept in .backup/)"
 	@echo "make test            set up what is missing, start the services, run every test"
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
-	@echo "make site            execute every notebook into site/ (rendered HTML)"
+	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
 	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
@@ -48,6 +50,10 @@ services-logs: setup
 lab: setup
 	@$(STAGE) "services (Redis + Kafka + JupyterLab)" $(PY) -m helpers.services up --lab
 
+restore: setup
+	@test -n "$(NB)" || { echo "say which notebook: make restore NB=03"; exit 2; }
+	@$(PY) -m helpers.workspace restore $(NB)
+
 test: services-up
 	@$(STAGE) "tests (helpers + every notebook)" $(PY) -m pytest -q --durations=15
 
@@ -61,13 +67,11 @@ strip: setup
 	@$(PY) tools/strip_notebooks.py notebooks
 
 site: services-up
-	@mkdir -p site
-	@$(STAGE) "render notebooks into site/" $(PY) -m jupyter nbconvert --to html --execute \
-	  --ExecutePreprocessor.timeout=600 --output-dir site notebooks/*.ipynb
+	@$(STAGE) "render notebooks into site/ (offline: charts as inline SVG)" $(PY) tools/build_site.py --out site
 
 bench: services-up
 	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
 	  $(PY) tools/bench.py
 
 clean: services-down
-	rm -rf .course site
+	rm -rf .course site test-artifacts

@@ -1,17 +1,74 @@
-"""Altair chart builders shared by the notebooks (each returns a chart; nothing is shown here)."""
+"""Altair chart builders, and the renderer that draws them with no network.
+
+Importing this module enables the course's Altair renderer (``"streamslab"``) for the kernel, so
+every Altair chart displayed afterwards draws offline, whoever built it:
+
+- in a live JupyterLab page (:func:`helpers.ui.interactive`) it is Altair's ``JupyterChart``
+  widget in offline mode: Vega's JavaScript comes from vl-convert inside the widget's own module,
+  tooltips and zoom work, and the page requests nothing from any host but the lab's own;
+- anywhere else (nbclient, testbook, ``make site``) it is a static SVG made by vl-convert, with a
+  ``<title>`` on every mark so the browser still shows a tooltip on hover.
+
+The builders return charts; nothing is shown here.
+"""
 
 from __future__ import annotations
 
+import re
 
-def _alt():
-    import altair as alt
+import altair as alt
 
-    return alt
+from . import ui
+
+RENDERER = "streamslab"
+KILL_COLOR = "#cf222e"
+
+
+def _title_of(spec: dict) -> str:
+    title = spec.get("title") or ""
+    if isinstance(title, dict):
+        title = title.get("text", "")
+    return " ".join(title) if isinstance(title, list) else str(title)
+
+
+def svg(chart) -> str:
+    """The chart (an Altair chart or a Vega-Lite dict) as SVG, each mark carrying a ``<title>``
+    tooltip made from Vega's own label for it (``"partition: 2; events: 210"``)."""
+    try:
+        import vl_convert as vlc
+    except ImportError as exc:  # pragma: no cover - a broken environment, not a code path
+        raise ImportError("vl-convert-python is missing: run `make setup` (pip install -e '.[dev]')") from exc
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    drawn = vlc.vegalite_to_svg(spec)
+    return re.sub(r'<(path|line|text|rect)(\s[^>]*?aria-label="([^"]*)"[^>]*?)/>',
+                  lambda m: f"<{m[1]}{m[2]}><title>{m[3]}</title></{m[1]}>", drawn)
+
+
+def render(spec: dict, **metadata) -> dict:
+    """The Altair renderer: a JupyterChart widget in a live lab, an SVG everywhere else."""
+    label = f"Chart: {_title_of(spec) or 'untitled'}"
+    if ui.interactive():
+        alt.JupyterChart.enable_offline(True)  # Vega bundled into the widget's module by vl-convert
+        bundle = alt.JupyterChart(chart=alt.Chart.from_dict(spec),
+                                  embed_options=metadata.get("embed_options"))._repr_mimebundle_()
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+        return {**bundle, "text/plain": label}
+    return {"image/svg+xml": svg(spec), "text/plain": label}
+
+
+def enable() -> None:
+    """Register and enable the course renderer (idempotent; done when this module is imported)."""
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, render)
+    if alt.renderers.active != RENDERER:
+        alt.renderers.enable(RENDERER)
+
+
+enable()
 
 
 def bars(df, x: str, y: str, *, title: str = "", color: str | None = None, width: int = 420, height: int = 220):
     """A bar chart of ``y`` per ``x`` (e.g. messages received per subscriber)."""
-    alt = _alt()
     enc = {"x": alt.X(f"{x}:N", sort=None, title=x), "y": alt.Y(f"{y}:Q", title=y), "tooltip": list(df.columns)}
     if color:
         enc["color"] = alt.Color(f"{color}:N")
@@ -21,8 +78,8 @@ def bars(df, x: str, y: str, *, title: str = "", color: str | None = None, width
 def histogram(df, value: str, *, title: str = "", bins: int = 40, log_y: bool = False, width: int = 420,
               height: int = 220, rules: dict | None = None):
     """A histogram of ``value`` with optional vertical rules, e.g. ``rules={"p50": 0.2, "p99": 0.9}``."""
-    alt = _alt()
-    pd = __import__("pandas")
+    import pandas as pd
+
     y = alt.Y("count():Q", scale=alt.Scale(type="symlog") if log_y else alt.Undefined, title="count")
     chart = alt.Chart(df).mark_bar().encode(x=alt.X(f"{value}:Q", bin=alt.Bin(maxbins=bins), title=value), y=y)
     if rules:
@@ -34,7 +91,64 @@ def histogram(df, value: str, *, title: str = "", bins: int = 40, log_y: bool = 
 
 def lines(df, x: str, y: str, series: str, *, title: str = "", width: int = 460, height: int = 240):
     """One line per ``series`` (e.g. consumer-group lag over time)."""
-    alt = _alt()
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), color=alt.Color(f"{series}:N"),
         tooltip=list(df.columns)).properties(title=title, width=width, height=height)
+
+
+def strip(df, value: str, category: str, *, title: str = "", log: bool = True, width: int = 460,
+          height: int = 200):
+    """One dot per measurement of ``value`` in a row per ``category``, with each row's median as a
+    tick (e.g. round-trip times per messaging model, on a log axis when they span magnitudes)."""
+    x = alt.X(f"{value}:Q", title=value, scale=alt.Scale(type="log") if log else alt.Undefined)
+    y = alt.Y(f"{category}:N", title=None, sort=None)
+    dots = alt.Chart(df).mark_circle(size=38, opacity=0.55).encode(
+        x=x, y=y, color=alt.Color(f"{category}:N", legend=None), tooltip=list(df.columns))
+    medians = alt.Chart(df).mark_tick(color="black", thickness=2, size=22).encode(
+        x=alt.X(f"median({value}):Q"), y=y, tooltip=[alt.Tooltip(f"median({value}):Q", title="median")])
+    return (dots + medians).properties(title=title, width=width, height=height)
+
+
+def swimlane(events, *, lane: str = "worker", time: str = "t", event: str = "event",
+             kills: dict[str, float] | None = None, kill_events: tuple[str, ...] = ("killed", "SIGKILL"),
+             title: str = "", width: int = 560, lane_height: int = 46):
+    """One lane per worker/consumer, its events as marks on a time axis, each kill marked in red.
+
+    ``events`` is a DataFrame with a row per event: ``lane`` (``"worker-1"``), ``time`` (seconds
+    from the start) and ``event`` (``"popped"``, ``"done"``, ``"claimed"`` ...), plus any columns
+    for the tooltip (a job id). A kill is either a row whose event is in ``kill_events`` or an
+    entry of ``kills={"worker-1": 3.2}``; it is drawn as a red dashed rule with a label.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(events).copy()
+    found = df[df[event].isin(kill_events)] if len(df) else df
+    marks = df[~df.index.isin(found.index)]
+    kill_rows = [{lane: str(w), time: float(t), "label": f"SIGKILL {w}"} for w, t in (kills or {}).items()]
+    kill_rows += [{lane: str(row[lane]), time: float(row[time]), "label": f"{row[event]} {row[lane]}"}
+                  for _, row in found.iterrows()]
+    kdf = pd.DataFrame(kill_rows, columns=[lane, time, "label"])
+    lanes = list(dict.fromkeys([*(map(str, df[lane]) if len(df) else []), *kdf[lane]]))
+    y = alt.Y(f"{lane}:N", sort=lanes, title=None, scale=alt.Scale(domain=lanes))
+    x = alt.X(f"{time}:Q", title="seconds since the start")
+    extent = df.groupby(lane)[time].agg(["min", "max"]).reset_index() if len(df) else pd.DataFrame(
+        columns=[lane, "min", "max"])
+    layers = [
+        alt.Chart(extent).mark_rule(color="#d0d7de", strokeWidth=6).encode(
+            y=y, x=alt.X("min:Q", title="seconds since the start"), x2="max:Q"),
+        alt.Chart(marks).mark_point(filled=True, size=70, opacity=0.85).encode(
+            x=x, y=y, color=alt.Color(f"{event}:N", title="event", scale=alt.Scale(scheme="dark2")), shape=alt.Shape(f"{event}:N", title="event"),
+            tooltip=[c for c in marks.columns]),
+    ]
+    if len(kdf):
+        layers += [
+            alt.Chart(kdf).mark_rule(color=KILL_COLOR, strokeDash=[5, 3], strokeWidth=2).encode(
+                x=x, tooltip=["label", f"{time}:Q"]),
+            alt.Chart(kdf).mark_point(shape="cross", size=260, filled=True, color=KILL_COLOR).encode(
+                x=x, y=y, tooltip=["label", f"{time}:Q"]),
+            alt.Chart(kdf).mark_text(color=KILL_COLOR, align="left", dx=6, dy=-14, fontWeight="bold").encode(
+                x=x, y=y, text="label:N"),
+        ]
+    return alt.layer(*layers).properties(
+        title=title or "Timeline: one lane per worker, the kill in red",
+        width=width, height=max(lane_height * max(len(lanes), 1), 60))

@@ -1,7 +1,8 @@
 """Notebook 00's preflight: versions, resources, and one timed round trip per messaging model.
 
-Each check returns a row ``{"check", "status", "measured", "fix"}`` with status 🟢 / 🟡 / 🔴, so
-the notebook can show one traffic-light table and a specific fix for each failure.
+Each check returns a row ``{"check", "status", "measured", "fix"}`` whose status is a word, OK,
+SLOW, FAILED or NOT ATTEMPTED, that ``helpers.ui.style_status`` draws as a coloured badge (no
+emoji: without a colour-emoji font they turn into empty boxes), with a specific fix for each failure.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from importlib import metadata
 from . import clients, config
 from .errors import CourseError
 
-GREEN, AMBER, RED = "🟢", "🟡", "🔴"
+OK, SLOW, FAILED, NOT_ATTEMPTED = "OK", "SLOW", "FAILED", "NOT ATTEMPTED"
 PACKAGES = ["redis", "kafka-python", "jupyterlab", "ipywidgets", "pandas", "altair", "testbook"]
 
 
@@ -26,13 +27,13 @@ def row(check: str, status: str, measured: str, fix: str = "") -> dict:
 def versions() -> list[dict]:
     """Python and client library versions (Python >= 3.10 and each package importable)."""
     ok = sys.version_info >= (3, 10)
-    rows = [row("python", GREEN if ok else RED, platform.python_version(),
+    rows = [row("python", OK if ok else FAILED, platform.python_version(),
                 "" if ok else "use Python 3.10 or newer (make setup builds .venv with python3)")]
     for pkg in PACKAGES:
         try:
-            rows.append(row(pkg, GREEN, metadata.version(pkg)))
+            rows.append(row(pkg, OK, metadata.version(pkg)))
         except metadata.PackageNotFoundError:
-            rows.append(row(pkg, RED, "missing", "run `make setup` (pip install -e '.[dev]')"))
+            rows.append(row(pkg, FAILED, "missing", "run `make setup` (pip install -e '.[dev]')"))
     return rows
 
 
@@ -41,11 +42,11 @@ def resources(min_free_gb: float = 1.0) -> list[dict]:
     import psutil
 
     free = psutil.virtual_memory().available / 2**30
-    return [row("free memory", GREEN if free >= min_free_gb else AMBER, f"{free:.1f} GiB",
+    return [row("free memory", OK if free >= min_free_gb else SLOW, f"{free:.1f} GiB",
                 "" if free >= min_free_gb else "close other programs: Kafka's JVM needs ~0.5 GiB"),
-            row("cpus", GREEN, str(psutil.cpu_count())),
-            row("REDIS_URL", GREEN, config.redis_url()),
-            row("KAFKA_BOOTSTRAP", GREEN, config.kafka_bootstrap())]
+            row("cpus", OK, str(psutil.cpu_count())),
+            row("REDIS_URL", OK, config.redis_url()),
+            row("KAFKA_BOOTSTRAP", OK, config.kafka_bootstrap())]
 
 
 def server(name: str, require) -> tuple[dict, object]:
@@ -53,65 +54,80 @@ def server(name: str, require) -> tuple[dict, object]:
     try:
         client = require()
     except CourseError as exc:
-        return row(f"{name} server", RED, "unreachable", str(exc)), None
+        return row(f"{name} server", FAILED, "unreachable", str(exc)), None
     if name == "redis":
         version = client.info("server")["redis_version"]
         ok = tuple(int(x) for x in version.split(".")[:2]) >= (6, 2)
-        return row("redis server", GREEN if ok else AMBER, version,
+        return row("redis server", OK if ok else FAILED, version,
                    "" if ok else "the course needs Redis >= 6.2 (XAUTOCLAIM, BLMOVE)"), client
     brokers = client.describe_cluster().get("brokers", [])
-    return row("kafka server", GREEN, f"{len(brokers)} broker(s) answering"), client
+    return row("kafka server", OK, f"{len(brokers)} broker(s) answering"), client
 
 
 def _timed(name: str, fn, slow_ms: float) -> dict:
     try:
         ms = fn()
     except Exception as exc:  # one failed round trip must not hide the others
-        return row(name, RED, f"failed: {type(exc).__name__}", f"{exc}; see `make services-logs`")
-    return row(name, GREEN if ms <= slow_ms else AMBER, f"{ms:.2f} ms",
+        return row(name, FAILED, f"failed: {type(exc).__name__}", f"{exc}; see `make services-logs`")
+    return row(name, OK if ms <= slow_ms else SLOW, f"{ms:.2f} ms",
                "" if ms <= slow_ms else "slow: is the machine busy? re-run this cell")
 
 
-def pubsub_roundtrip(r, ns: config.Namespace) -> float:
+def pubsub_roundtrips(r, ns: config.Namespace, n: int = 1) -> list[float]:
+    """``n`` PUBLISH -> subscriber deliveries, in ms each (one subscription for all of them)."""
     channel = ns.key("preflight:channel")
     p = r.pubsub(ignore_subscribe_messages=True)
     p.subscribe(channel)
     try:
         p.get_message(timeout=1.0)  # the subscribe confirmation
-        payload = uuid.uuid4().hex
-        t0 = time.perf_counter()
-        r.publish(channel, payload)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            msg = p.get_message(timeout=0.5)
-            if msg and msg["data"] == payload:
-                return (time.perf_counter() - t0) * 1000
-        raise TimeoutError("no Pub/Sub message within 5 s")
+        times = []
+        for _ in range(n):
+            payload = uuid.uuid4().hex
+            t0 = time.perf_counter()
+            r.publish(channel, payload)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                msg = p.get_message(timeout=0.5)
+                if msg and msg["data"] == payload:
+                    times.append((time.perf_counter() - t0) * 1000)
+                    break
+            else:
+                raise TimeoutError("no Pub/Sub message within 5 s")
+        return times
     finally:
         p.close()
 
 
-def list_roundtrip(r, ns: config.Namespace) -> float:
-    key = ns.key("preflight:list")
-    t0 = time.perf_counter()
-    r.lpush(key, "job-1")
-    popped = r.brpop([key], timeout=5)
-    if not popped:
-        raise TimeoutError("BRPOP returned nothing within 5 s")
-    return (time.perf_counter() - t0) * 1000
+def list_roundtrips(r, ns: config.Namespace, n: int = 1) -> list[float]:
+    """``n`` LPUSH + BRPOP pairs, in ms each."""
+    key, times = ns.key("preflight:list"), []
+    for i in range(n):
+        t0 = time.perf_counter()
+        r.lpush(key, f"job-{i}")
+        if not r.brpop([key], timeout=5):
+            raise TimeoutError("BRPOP returned nothing within 5 s")
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
 
 
-def stream_roundtrip(r, ns: config.Namespace) -> float:
-    key = ns.key("preflight:stream")
-    t0 = time.perf_counter()
-    entry = r.xadd(key, {"hello": "stream"})
-    got = r.xread({key: "0-0"}, count=1, block=5000)
-    if not got or got[0][1][0][0] != entry:
-        raise TimeoutError("XREAD did not return the entry within 5 s")
-    return (time.perf_counter() - t0) * 1000
+def stream_roundtrips(r, ns: config.Namespace, n: int = 1) -> list[float]:
+    """``n`` XADD + XREAD (from the previous entry) pairs, in ms each."""
+    key, times = ns.key("preflight:stream"), []
+    newest = r.xrevrange(key, count=1)
+    last = newest[0][0] if newest else "0-0"
+    for _ in range(n):
+        t0 = time.perf_counter()
+        entry = r.xadd(key, {"hello": "stream"})
+        got = r.xread({key: last}, count=1, block=5000)
+        if not got or got[0][1][0][0] != entry:
+            raise TimeoutError("XREAD did not return the entry within 5 s")
+        times.append((time.perf_counter() - t0) * 1000)
+        last = entry
+    return times
 
 
-def kafka_roundtrip(ns: config.Namespace) -> float:
+def kafka_roundtrips(ns: config.Namespace, n: int = 1) -> list[float]:
+    """``n`` Kafka sends (acks='all') each polled back by a consumer, in ms each."""
     from kafka import TopicPartition
 
     topic = ns.topic("preflight")
@@ -123,31 +139,47 @@ def kafka_roundtrip(ns: config.Namespace) -> float:
         consumer.assign([tp])
         consumer.seek_to_end(tp)
         consumer.position(tp)
-        t0 = time.perf_counter()
-        producer.send(topic, b"hello kafka").get(timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
-                if any(rec.value == b"hello kafka" for rec in records):
-                    return (time.perf_counter() - t0) * 1000
-        raise TimeoutError("the record did not come back within 10 s")
+        times = []
+        for i in range(n):
+            value = f"hello kafka {i}".encode()
+            t0 = time.perf_counter()
+            producer.send(topic, value).get(timeout=10)
+            deadline = time.monotonic() + 10
+            while not any(rec.value == value for records in consumer.poll(timeout_ms=200).values()
+                          for rec in records):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the record did not come back within 10 s")
+            times.append((time.perf_counter() - t0) * 1000)
+        return times
     finally:
         producer.close(timeout=5)
         consumer.close()
 
 
+MODELS = {"Redis Pub/Sub": (pubsub_roundtrips, 5), "Redis List": (list_roundtrips, 5),
+          "Redis Stream": (stream_roundtrips, 5), "Kafka topic": (kafka_roundtrips, 500)}
+
+
+def _trips(model: str, r, ns: config.Namespace, n: int) -> list[float]:
+    fn = MODELS[model][0]
+    return fn(ns, n) if model == "Kafka topic" else fn(r, ns, n)
+
+
 def roundtrips(r, kafka_ok: bool, ns: config.Namespace) -> list[dict]:
-    """One timed message through each model (a red row, not an exception, when one fails)."""
+    """One timed message through each model (a FAILED row, not an exception, when one fails)."""
     rows = []
-    if r is not None:
-        rows += [_timed("Redis Pub/Sub round trip", lambda: pubsub_roundtrip(r, ns), 5),
-                 _timed("Redis List round trip", lambda: list_roundtrip(r, ns), 5),
-                 _timed("Redis Stream round trip", lambda: stream_roundtrip(r, ns), 5)]
-    else:
-        rows += [row(f"Redis {m} round trip", RED, "skipped", "start Redis first (see above)")
-                 for m in ("Pub/Sub", "List", "Stream")]
-    if kafka_ok:
-        rows.append(_timed("Kafka topic round trip", lambda: kafka_roundtrip(ns), 500))
-    else:
-        rows.append(row("Kafka topic round trip", RED, "skipped", "start Kafka first (see above)"))
+    for model, (_, slow_ms) in MODELS.items():
+        reachable = kafka_ok if model == "Kafka topic" else r is not None
+        if reachable:
+            rows.append(_timed(f"{model} round trip", lambda m=model: _trips(m, r, ns, 1)[0], slow_ms))
+        else:
+            server = "Kafka" if model == "Kafka topic" else "Redis"
+            rows.append(row(f"{model} round trip", NOT_ATTEMPTED, "skipped", f"start {server} first (see above)"))
     return rows
+
+
+def sample_roundtrips(r, kafka_ok: bool, ns: config.Namespace, n: int) -> list[dict]:
+    """``n`` timed messages through each reachable model: rows ``{"model", "message", "ms"}``."""
+    return [{"model": model, "message": i, "ms": round(ms, 4)}
+            for model in MODELS if (kafka_ok if model == "Kafka topic" else r is not None)
+            for i, ms in enumerate(_trips(model, r, ns, n))]

@@ -3,6 +3,10 @@
 Every record carries the claim id (C01-C23, from the article's claims list), the figure, its unit,
 the notebook, machine info and time. Records append to ``.course/results.jsonl``
 (``COURSE_RESULTS`` overrides the path); :func:`load` reads them back as a DataFrame.
+
+A learner's prediction (``helpers.widgets.predict``) is kept in the same file as a record of
+``kind="prediction"`` beside the measured figure (:func:`record_prediction`); :func:`predictions`
+pairs them for the claims ledger, and :func:`latest` never returns one.
 """
 
 from __future__ import annotations
@@ -61,9 +65,13 @@ def record(claim: str, metric: str, value: float, unit: str, *, notebook: str,
         raise ValueError(f"unknown claim id {claim!r}; use one of C01-C23")
     if verdict not in (None, "confirmed", "refuted", "depends"):
         raise ValueError("verdict must be 'confirmed', 'refuted', 'depends' or None")
-    entry = {"claim": claim, "claim_text": CLAIMS[claim], "metric": metric, "value": value, "unit": unit,
-             "notebook": notebook, "verdict": verdict, "details": details or {},
+    entry = {"kind": "measurement", "claim": claim, "claim_text": CLAIMS[claim], "metric": metric, "value": value,
+             "unit": unit, "notebook": notebook, "verdict": verdict, "details": details or {},
              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info()}
+    return _append(entry)
+
+
+def _append(entry: dict) -> dict:
     path = results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
@@ -71,21 +79,49 @@ def record(claim: str, metric: str, value: float, unit: str, *, notebook: str,
     return entry
 
 
+def record_prediction(key: str, value, *, notebook: str, question: str = "", claim: str | None = None,
+                      metric: str | None = None, unit: str = "", measured=None, outcome: str | None = None) -> dict:
+    """Keep a learner's prediction ``key`` (``"nb01-missed"``) beside the figure it predicts.
+
+    Saved once when the learner makes it, and again by the compare step with ``measured`` and
+    ``outcome`` ("as predicted", "close", "surprise"); the newest record per key wins.
+    """
+    if claim is not None and claim not in CLAIMS:
+        raise ValueError(f"unknown claim id {claim!r}; use one of C01-C23 or None")
+    return _append({"kind": "prediction", "key": key, "claim": claim, "metric": metric, "value": value,
+                    "unit": unit, "notebook": notebook, "question": question, "measured": measured,
+                    "outcome": outcome, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def _rows() -> list[dict]:
+    path = results_path()
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def predictions(notebook: str | None = None):
+    """The newest prediction per (notebook, key) as a DataFrame: what the learner predicted, what
+    was measured and the outcome (empty when none was made)."""
+    import pandas as pd
+
+    newest: dict[tuple, dict] = {}
+    for row in _rows():
+        if row.get("kind") == "prediction" and (notebook is None or str(row["notebook"]) == notebook):
+            newest[(str(row["notebook"]), row["key"])] = row
+    cols = ["notebook", "key", "claim", "question", "value", "measured", "unit", "outcome", "time"]
+    return pd.DataFrame([{c: r.get(c) for c in cols} for r in newest.values()], columns=cols)
+
+
 def load():
     """Every recorded figure as a pandas DataFrame (empty when nothing is recorded yet)."""
     import pandas as pd
 
-    path = results_path()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return pd.DataFrame(rows, columns=None if rows else ["claim", "metric", "value", "unit", "notebook", "time"])
+    rows = _rows()
+    return pd.DataFrame(rows, columns=None if rows else ["kind", "claim", "metric", "value", "unit", "notebook", "time"])
 
 
 def latest(claim: str, metric: str | None = None, notebook: str | None = None) -> dict | None:
-    """The newest record for ``claim`` (optionally only ``metric`` and/or ``notebook``), or None."""
-    path = results_path()
-    if not path.exists():
-        return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["claim"] == claim and (metric is None or r["metric"] == metric)
-            and (notebook is None or str(r["notebook"]) == notebook)]
+    """The newest measured record for ``claim`` (optionally only ``metric`` and/or ``notebook``), or
+    None. Predictions are never returned."""
+    rows = [r for r in _rows() if r.get("kind") != "prediction" and r["claim"] == claim
+            and (metric is None or r["metric"] == metric) and (notebook is None or str(r["notebook"]) == notebook)]
     return rows[-1] if rows else None

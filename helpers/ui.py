@@ -8,6 +8,7 @@ become empty boxes and "ok" looks like "failed".
 from __future__ import annotations
 
 import html
+import os
 
 #: word -> (background, text colour); every status word the course shows
 STYLES = {
@@ -24,6 +25,11 @@ STYLES = {
     "NOT ATTEMPTED": ("#57606a", "#ffffff"),
     "NOT MEASURED": ("#57606a", "#ffffff"),
     "STOPPED": ("#0969da", "#ffffff"),
+    "SAVED": ("#0969da", "#ffffff"),
+    "AS PREDICTED": ("#1a7f37", "#ffffff"),
+    "CLOSE": ("#9a6700", "#ffffff"),
+    "SURPRISE": ("#6639ba", "#ffffff"),
+    "NO PREDICTION": ("#57606a", "#ffffff"),
 }
 
 
@@ -74,3 +80,40 @@ def style_status(df, column: str = "status"):
     styler = df.style.hide(axis="index")
     mapper = getattr(styler, "map", None) or styler.applymap  # pandas < 2.1 has only applymap
     return mapper(cell_css, subset=[column])
+
+
+_seen_live_frontend = False
+
+
+def interactive() -> bool:
+    """True when a live JupyterLab (or Notebook 7) page sent the code being run, so widgets draw.
+
+    False under nbclient / testbook / ``nbconvert --execute`` / ``make site`` (no frontend: charts
+    become static SVG and widgets their plain fallback), in a terminal, and when
+    ``COURSE_DISPLAY=static``; ``COURSE_DISPLAY=interactive`` forces True. JupyterLab marks each
+    execute request with the cell's id (``metadata.cellId``) and widget clicks arrive as
+    ``comm_msg``; headless runners send neither. Once seen, a live frontend is remembered for the
+    kernel's life (a widget callback or a background thread has no cell of its own).
+    """
+    global _seen_live_frontend
+    forced = os.environ.get("COURSE_DISPLAY", "").strip().lower()
+    if forced in {"static", "interactive"}:
+        return forced == "interactive"
+    if _seen_live_frontend:
+        return True
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None:
+        return False
+    try:
+        parent = kernel.get_parent() or {}
+    except Exception:  # an old ipykernel without get_parent(): assume a plain run
+        return False
+    header = parent.get("header") or {}
+    metadata = parent.get("metadata") or {}
+    if header.get("msg_type") == "comm_msg" or "cellId" in metadata:
+        _seen_live_frontend = True
+    return _seen_live_frontend

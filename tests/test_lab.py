@@ -56,7 +56,7 @@ def test_lab_serves_on_loopback_and_runs_notebook_00(lab):
         nb = json.loads(notebook_path("00").read_text())
         sources = ["import os; os.chdir({!r})".format(str(notebook_path("00").parent))]
         sources += ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-        sources.append("assert measured['red'] == 0 and measured['green'] > 10, measured")
+        sources.append("assert measured['failed'] == 0 and measured['ok'] > 10, measured")
         replies = run_in_lab_kernel(base, token, sources)
         errors = [(i, r.get("ename"), r.get("evalue")) for i, r in enumerate(replies) if r["status"] != "ok"]
         assert not errors

@@ -79,6 +79,10 @@ def test_nb01_pubsub_claims_exercises_cleanup_and_rerun(lab, r, ref_value):
     with run_notebook("01") as tb:
         _assert_measured(ref_value(tb, "measured"), original_limit)
         prefix = tb.value("ns.prefix")
+        # the flood stops on purpose: its bar says why (STOPPED), not as a failure
+        flood = tb.cell_output_text("exp-slow-flood")
+        assert "[STOPPED] PUBLISH 1 kB messages:" in flood and "stopped on purpose" in flood, flood
+        assert "FAILED" not in flood
 
         # exercises: stubs report "not attempted"; the solutions pass checks that use real traffic
         for name, sol in (("gaps", "01_gaps"), ("pattern", "01_pattern")):

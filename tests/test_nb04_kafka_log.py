@@ -52,11 +52,19 @@ def assert_measured(m: dict, partitions: int = 4) -> None:
     # the time-based retention demo ran within its bound (its timing is the broker's, not asserted)
     assert m["time_retention"]["waves"] >= 1
 
+    # Kafka's own tools, run from the course's jars, agree with the admin API
+    assert m["cli_offsets"] == {"ok": True, "match": True}
+    assert m["cli_log_start"] == dr["log_start"]
+    assert m["dump_log"]["ok"] and m["dump_log"]["batches"] >= 1 and m["dump_log"]["records"] >= 1
+
 
 @pytest.mark.notebook
 def test_nb04_log_partitions_order_retention_disk_exercises_rerun(lab, r, kafka_admin, ref_value):
     with run_notebook("04") as tb:
         assert_measured(ref_value(tb, "measured"))
+        described = tb.cell_output_text("cli-describe")    # `!kafka-topics ... --describe` in a cell
+        assert f"Topic: {tb.value('ORDERS')}" in described and "PartitionCount: 4" in described
+        assert described.count("Leader: 1") == 4, described
         kafka_prefix, redis_prefix = tb.value("ns.kafka_prefix"), tb.value("ns.prefix")
         assert not [t for t in kafka_admin.list_topics() if t.startswith(kafka_prefix)]  # cleanup ran
 

@@ -1,4 +1,10 @@
-"""JupyterLab as a course-managed background process on 127.0.0.1 (``make lab``)."""
+"""JupyterLab as a course-managed background process on 127.0.0.1 (``make lab``).
+
+It serves the learner's workspace (:mod:`helpers.workspace`, synced from ``notebooks/`` just
+before it starts), opens on the rendered welcome page, and takes the course's settings from
+``services/jupyter/settings/overrides.json`` (no news prompt, Markdown opened as a preview, every
+cell attached so outputs are drawn as the page loads). Nothing is fetched from the internet.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,16 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+from .. import workspace
 from ..config import PROJECT_ROOT
 from .process import ManagedProcess, port_open
+
+SETTINGS = PROJECT_ROOT / "services" / "jupyter" / "settings"
 
 
 @dataclass
 class JupyterLab(ManagedProcess):
-    """``jupyter lab`` serving ``notebooks/``, bound to 127.0.0.1, with a token kept in its state."""
+    """``jupyter lab`` serving the learner's workspace, bound to 127.0.0.1, with a token kept in its state."""
 
     env_port_var = "COURSE_LAB_PORT"
     ready_timeout = 60.0
@@ -30,12 +39,15 @@ class JupyterLab(ManagedProcess):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/lab?token={self.token}"
+        return f"http://{self.host}:{self.port}/lab/tree/{workspace.WELCOME}?token={self.token}"
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ip={self.host}",
-                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={PROJECT_ROOT}",
-                f"--IdentityProvider.token={self.token}", "--ServerApp.default_url=/lab/tree/notebooks",
+                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={workspace.workspace_dir()}",
+                f"--IdentityProvider.token={self.token}", f"--ServerApp.default_url=/lab/tree/{workspace.WELCOME}",
+                f"--LabApp.app_settings_dir={SETTINGS}", "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--ContentsManager.hide_globs=['__pycache__', '*.pyc', '*.egg-info', '.ipynb_checkpoints', '.backup']",
                 "--ServerApp.log_level=INFO", *(["--allow-root"] if os.geteuid() == 0 else [])]
 
     @property
@@ -45,6 +57,8 @@ class JupyterLab(ManagedProcess):
     def start(self, env: dict | None = None) -> float:
         # the kernel must be this interpreter (the project's venv) whatever `python` is on PATH
         path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+        if not self.running:
+            workspace.sync()  # new course notebooks are copied in; the learner's copies are kept
         return super().start({"JUPYTER_PLATFORM_DIRS": "1", "PATH": path, **(env or {})})
 
     def is_ready(self) -> bool:

@@ -85,6 +85,7 @@ class KafkaBroker(ManagedProcess):
     cluster_id: str = ""
     extra_config: dict = field(default_factory=dict)
     libs: Path | None = None
+    heap: str = ""  # maximum heap, e.g. "256m" (throwaway cluster nodes); "" keeps JVM_OPTS' -Xmx512m
     env_port_var = "COURSE_KAFKA_PORT"
     ready_timeout = 60.0
     log_name = "logs/server.log"
@@ -111,7 +112,9 @@ class KafkaBroker(ManagedProcess):
 
     def _java(self, *args: str) -> list[str]:
         java = require_tool("java", "openjdk-17-jre-headless", "install Java 17 (`sudo apt-get install openjdk-17-jre-headless`)")
-        return [java, *JVM_OPTS, f"-Dkafka.logs.dir={self.home / 'logs'}",
+        opts = JVM_OPTS if not self.heap else [
+            *(o for o in JVM_OPTS if not o.startswith(("-Xms", "-Xmx"))), "-Xms64m", f"-Xmx{self.heap}"]
+        return [java, *opts, f"-Dkafka.logs.dir={self.home / 'logs'}",
                 f"-Dlog4j2.configurationFile={KAFKA_SRC / 'log4j2.properties'}",
                 "-cp", f"{self.libs}/*", *args]
 

@@ -15,9 +15,12 @@ from pathlib import Path
 
 from .. import config
 from ..errors import PortTaken
+from . import cluster as clusters
 from .jupyter_server import JupyterLab
+from .kafka_cluster import DEFAULT_HEAP, KafkaCluster, replication_defaults
 from .kafka_server import KafkaBroker
 from .process import ManagedProcess, free_port, port_open, port_owner
+from .redis_cluster import RedisCluster
 from .redis_server import RedisServer
 
 DEFAULT_REDIS_PORT = 6379
@@ -118,6 +121,8 @@ class Lab:
     def down(self) -> dict[str, int | None]:
         """Stop what the course started (extras included), and nothing else."""
         stopped = {}
+        for found in self._clusters_from_disk().values():  # all nodes of a cluster at once
+            stopped.update(found.stop())
         for name, proc in {"jupyter": self.jupyter, **self._extra_from_disk(), **self.extras, "kafka": self.kafka,
                                  "redis": self.redis}.items():
             stopped[name] = proc.stop()
@@ -127,7 +132,8 @@ class Lab:
         """One row per service: service, pid, address, version, state, data dir."""
         rows = []
         procs = [("redis", self.redis), ("kafka", self.kafka), ("jupyter", self.jupyter),
-                 *self._extra_from_disk().items()]
+                 *self._extra_from_disk().items(),
+                 *((n.name, n) for c in self._clusters_from_disk().values() for n in c.nodes)]
         for name, proc in procs:
             external = self._external(name)
             pid = proc.pid
@@ -159,3 +165,26 @@ class Lab:
                 found[name] = RedisServer(name, state.parent, port)
         return found
 
+    # --- throwaway clusters (helpers/services/cluster.py) ------------------------------------
+    def kafka_cluster(self, name: str = "cluster", brokers: int = 3, *, heap: str = DEFAULT_HEAP,
+                      dedicated_controller: bool = False, extra_config: dict | None = None) -> KafkaCluster:
+        """A KRaft cluster of ``brokers`` nodes on free loopback ports, ready when every broker is
+        registered (reused if already running with this shape). See CONTRIBUTING.md."""
+        return clusters.get_or_start(
+            self.home / "extra", "kafka", name,
+            lambda home: KafkaCluster.create(home, name, brokers, libs=self.kafka.libs, heap=heap,
+                                                      dedicated_controller=dedicated_controller,
+                                                      extra_config=extra_config),
+            lambda c: len(c.brokers) == brokers and c.heap == heap
+            and any(n.roles == "controller" for n in c.nodes) == dedicated_controller
+            and c.nodes[0].extra_config == {**replication_defaults(brokers), **(extra_config or {})})
+
+    def redis_cluster(self, name: str = "cluster", masters: int = 3, replicas: int = 0) -> RedisCluster:
+        """A Redis Cluster (``masters`` masters, ``replicas`` per master), ready at cluster_state:ok."""
+        return clusters.get_or_start(
+            self.home / "extra", "redis", name,
+            lambda home: RedisCluster.create(home, name, masters, replicas),
+            lambda c: (c.masters, c.replicas) == (masters, replicas))
+
+    def _clusters_from_disk(self) -> dict:
+        return clusters.find_clusters(self.home / "extra")

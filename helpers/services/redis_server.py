@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ServiceSetupError
 from .process import ManagedProcess
@@ -54,6 +54,7 @@ class RedisServer(ManagedProcess):
     appendonly: bool = False
     save: str = ""  # RDB snapshot rule, e.g. "60 1000"; "" disables snapshots
     binary: str | None = None
+    options: dict = field(default_factory=dict)  # more settings, e.g. {"appendfsync": "always"}
     env_port_var = "COURSE_REDIS_PORT"
     ready_timeout = 10.0
     log_name = "redis.log"
@@ -64,7 +65,8 @@ class RedisServer(ManagedProcess):
                 "--dir", str(self.home), "--logfile", str(self.log_path), "--daemonize", "no",
                 "--save", self.save, "--appendonly", "yes" if self.appendonly else "no",
                 "--dbfilename", "dump.rdb", "--appendfilename", "appendonly.aof",
-                "--enable-debug-command", "local", "--maxmemory-policy", "noeviction"]
+                "--enable-debug-command", "local", "--maxmemory-policy", "noeviction",
+                *(arg for key, value in self.options.items() for arg in (f"--{key}", str(value)))]
 
     def start(self, env: dict | None = None) -> float:
         """Install redis-server first if missing, so the returned ready time is the server's alone."""
