@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,9 +149,19 @@ class FullJitBroker(KafkaBroker):
 
     It runs under ``timeout`` (``max_seconds``), so even a kernel that dies without cleanup leaves
     it running for at most that long; :meth:`stop` also ends the JVM child if the wrapper went first.
+    ``make services-down`` finds it from its state file (``.course/extra/kafka-bench/``) and stops it
+    from another process: SIGTERM to the wrapper, which passes it on to the JVM (and SIGKILLs it 10 s
+    later if it is still there); the process that started it reaps the wrapper in a thread, so it
+    never lingers as a zombie that the other process would wait for.
     """
 
     max_seconds: int = 1800
+
+    def start(self, env: dict | None = None) -> float:
+        seconds = super().start(env)
+        if self._popen is not None:
+            threading.Thread(target=self._popen.wait, name=f"reap {self.name}", daemon=True).start()
+        return seconds
 
     def _java(self, *args: str) -> list[str]:
         return [a for a in super()._java(*args) if a != "-XX:TieredStopAtLevel=1"]

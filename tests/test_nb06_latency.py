@@ -13,9 +13,13 @@ import csv
 import json
 import subprocess
 import sys
+import time
 
+import psutil
 import pytest
 from conftest import ROOT, module_notebook, plain, solution
+from test_clusters import cli as services_cli
+from test_clusters import processes_under
 
 pytestmark = pytest.mark.notebook
 
@@ -196,3 +200,32 @@ def test_bench_rejects_unknown_section():
     res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), "--sections", "everything"],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert res.returncode != 0 and "unknown sections" in res.stderr
+
+
+def test_services_down_from_a_new_process_stops_the_bench_broker(tmp_path, lab, monkeypatch):
+    """`make services-down` (python -m helpers.services down, a new process) finds the full-JIT broker
+    from its state file and stops it and its JVM; `status` lists it while it runs."""
+    from helpers import baselines
+
+    home = tmp_path / "course"
+    (home / "kafka").mkdir(parents=True)
+    (home / "kafka" / "libs").symlink_to(lab.kafka.libs)         # the session's jars, no second download
+    monkeypatch.setenv("COURSE_DIR", str(home))
+    broker = baselines.bench_broker(max_seconds=300)
+    try:
+        broker.start()
+        pid = broker.pid
+        wrapper = psutil.Process(pid)
+        jvm = [p for p in wrapper.children(recursive=True) if p.name() == "java"]
+        assert len(jvm) == 1 and "-XX:TieredStopAtLevel=1" not in jvm[0].cmdline()   # the full-JIT JVM
+        status = services_cli(home, "status")
+        row = next(line for line in status.stdout.splitlines() if line.startswith(baselines.BENCH_BROKER))
+        assert str(pid) in row and "running" in row and f":{broker.port}" in row, status.stdout
+        t0 = time.monotonic()
+        down = services_cli(home, "down")
+        took = time.monotonic() - t0
+        assert down.returncode == 0 and f"{baselines.BENCH_BROKER} stopped (pid {pid})" in down.stdout, down
+        assert not broker.running and not jvm[0].is_running() and processes_under(home) == []
+        assert took < 20, f"down took {took:.0f} s"   # a zombie wrapper made it wait 20 s + 10 s (its timeouts)
+    finally:
+        broker.stop()
