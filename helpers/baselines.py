@@ -1,5 +1,7 @@
 """The native tools beside the course's Python figures: redis-benchmark, redis-cli --latency, and
-Kafka's own ProducerPerformance / ConsumerPerformance / EndToEndLatency from the broker's tools jar.
+Kafka's own ProducerPerformance / ConsumerPerformance / EndToEndLatency from the broker's tools jar,
+run as the course's console scripts (``kafka-producer-perf-test``, ``kafka-consumer-perf-test``,
+``kafka-e2e-latency``) through :mod:`helpers.cli`, the same command line a learner types.
 
 Each runner calls the tool with a timeout, parses its summary line and returns a plain dict; a
 missing tool or a failed run raises :class:`~helpers.errors.ServiceSetupError` with one sentence.
@@ -15,41 +17,36 @@ import io
 import re
 import shutil
 import signal
-import subprocess
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
-from . import config
+from . import cli, config
 from .errors import ServiceSetupError
 from .services.kafka_server import KafkaBroker
 from .services.process import port_open
 
-TOOLS = "org.apache.kafka.tools."
 BENCH_BROKER = "kafka-bench"
 
 
-def _run(cmd: list[str], timeout: float, what: str) -> str:
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise ServiceSetupError(f"{what} did not finish within {timeout:.0f} s.") from None
-    except FileNotFoundError:
-        raise ServiceSetupError(f"{cmd[0]} is not installed; `make services-up` installs it "
-                                "(redis-tools comes with redis-server; Java 17 for Kafka's tools).") from None
+def _checked(res: cli.Result, what: str, timeout: float) -> str:
+    """The output of a finished :func:`helpers.cli.run`, or one sentence when it timed out or failed."""
+    if res.timed_out:
+        raise ServiceSetupError(f"{what} did not finish within {timeout:.0f} s.")
     if res.returncode != 0:
-        raise ServiceSetupError(f"{what} failed (exit {res.returncode}): {(res.stdout + res.stderr).strip()[-400:]}")
-    return res.stdout + res.stderr
+        raise ServiceSetupError(f"{what} failed (exit {res.returncode}): {res.output.strip()[-400:]}")
+    return res.output
 
 
-def _redis_args(redis_url: str | None) -> list[str]:
-    from urllib.parse import urlparse
-
-    url = urlparse(redis_url or config.redis_url())
-    args = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 6379)]
-    return args + (["-n", url.path.strip("/")] if url.path.strip("/") else [])
+def _redis_tool(tool: str, args: list[str], timeout: float, what: str, redis_url: str | None) -> str:
+    """``redis-benchmark`` / ``redis-cli`` with the connection arguments of :func:`helpers.cli.redis_args`."""
+    binary = shutil.which(tool)
+    if binary is None:
+        raise ServiceSetupError(f"{tool} is not installed; `make services-up` installs it "
+                                "(redis-tools comes with redis-server).")
+    conn, env = cli.redis_args(redis_url)
+    return _checked(cli.run([binary, *conn, *args], timeout=timeout, env=env), what, timeout)
 
 
 def redis_benchmark(*command: str, requests: int, clients: int = 1, pipeline: int = 1,
@@ -57,9 +54,8 @@ def redis_benchmark(*command: str, requests: int, clients: int = 1, pipeline: in
     """``redis-benchmark -c clients -P pipeline -n requests <command>`` (a custom command on the
     caller's own key, never the tool's built-in ``mylist``/``mystream`` keys). Returns rps and the
     latency percentiles (ms) from its ``--csv`` summary."""
-    tool = shutil.which("redis-benchmark") or "redis-benchmark"
-    out = _run([tool, *_redis_args(redis_url), "-c", str(clients), "-P", str(pipeline), "-n", str(requests),
-                "--csv", *command], timeout, "redis-benchmark")
+    out = _redis_tool("redis-benchmark", ["-c", str(clients), "-P", str(pipeline), "-n", str(requests), "--csv",
+                                          *command], timeout, "redis-benchmark", redis_url)
     rows = list(csv.DictReader(io.StringIO(out[out.index('"test"'):])))
     row = rows[-1]
     return {"tool": "redis-benchmark", "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
@@ -71,26 +67,17 @@ def redis_benchmark(*command: str, requests: int, clients: int = 1, pipeline: in
 def redis_cli_latency(seconds: int = 2, redis_url: str | None = None) -> dict:
     """``redis-cli --latency -i seconds``: one PING every 10 ms for ``seconds`` s; not on a terminal it
     prints one line, ``min max avg samples`` (min/max in whole ms, avg with two decimals)."""
-    tool = shutil.which("redis-cli") or "redis-cli"
-    out = _run([tool, *_redis_args(redis_url), "--latency", "--raw", "-i", str(seconds)], seconds + 30,
-               "redis-cli --latency")
+    out = _redis_tool("redis-cli", ["--latency", "--raw", "-i", str(seconds)], seconds + 30, "redis-cli --latency",
+                      redis_url)
     lo, hi, avg, n = out.strip().splitlines()[-1].split()
     return {"tool": "redis-cli --latency", "min_ms": float(lo), "max_ms": float(hi), "avg_ms": float(avg),
             "samples": int(n), "command": f"redis-cli --latency -i {seconds}"}
 
 
-# --- Kafka's tools ------------------------------------------------------------------------------
-def kafka_libs() -> Path:
-    return config.course_dir() / "kafka" / "libs"
-
-
-def java_tool(cls: str, *args: str, timeout: float = 300, heap: str = "512m") -> str:
-    """Run ``org.apache.kafka.tools.<cls>`` from the broker's jars (the Kafka CLI's own classes)."""
-    libs = kafka_libs()
-    if not any(libs.glob("kafka-tools-*.jar")):
-        raise ServiceSetupError(f"Kafka's tools jar is not in {libs}; run `make services-up` first.")
-    java = shutil.which("java") or "java"
-    return _run([java, f"-Xmx{heap}", "-cp", f"{libs}/*", TOOLS + cls, *args], timeout, cls)
+# --- Kafka's tools (the course's console scripts, helpers.cli: full JIT, 512 MB heap) --------------
+def kafka_tool(tool: str, *args: str, timeout: float = 300) -> str:
+    """Kafka tool ``tool`` (``"kafka-producer-perf-test"``) through :func:`helpers.cli.kafka`; its output."""
+    return _checked(cli.kafka(tool, *args, timeout=timeout, bootstrap=False), tool, timeout)
 
 
 _PP = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
@@ -101,7 +88,7 @@ def producer_performance(bootstrap: str, topic: str, records: int, *, size: int 
                          linger_ms: int | None = None, throughput: int = -1, timeout: float = 300) -> dict:
     """Kafka's ProducerPerformance (the ``kafka-producer-perf-test`` tool): the Java client's records/s."""
     props = [f"acks={acks}"] + ([f"linger.ms={linger_ms}"] if linger_ms is not None else [])
-    out = java_tool("ProducerPerformance", "--bootstrap-server", bootstrap, "--topic", topic,
+    out = kafka_tool("kafka-producer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic,
                     "--num-records", str(records), "--record-size", str(size), "--throughput", str(throughput),
                     "--command-property", *props, timeout=timeout)
     m = _PP.findall(out)
@@ -117,7 +104,7 @@ def producer_performance(bootstrap: str, topic: str, records: int, *, size: int 
 
 def consumer_performance(bootstrap: str, topic: str, records: int, group: str, timeout: float = 300) -> dict:
     """Kafka's ConsumerPerformance (``kafka-consumer-perf-test``): records/s reading ``topic`` from the start."""
-    out = java_tool("ConsumerPerformance", "--bootstrap-server", bootstrap, "--topic", topic,
+    out = kafka_tool("kafka-consumer-perf-test", "--bootstrap-server", bootstrap, "--topic", topic,
                     "--num-records", str(records), "--group", group, "--timeout", "20000", timeout=timeout)
     lines = [line for line in out.splitlines() if line.count(",") >= 8]
     row = dict(zip([h.strip() for h in lines[0].split(",")], [v.strip() for v in lines[-1].split(",")], strict=True))
@@ -130,7 +117,7 @@ def end_to_end_latency(bootstrap: str, topic: str, records: int, *, size: int = 
                        timeout: float = 300) -> dict:
     """Kafka's EndToEndLatency: send one record, wait for the ack, poll until it is read back, repeat.
     It prints the mean in ms with 4 decimals and p50/p99/p99.9 truncated to whole milliseconds."""
-    out = java_tool("EndToEndLatency", "--bootstrap-server", bootstrap, "--topic", topic,
+    out = kafka_tool("kafka-e2e-latency", "--bootstrap-server", bootstrap, "--topic", topic,
                     "--num-records", str(records), "--producer-acks", acks, "--record-size", str(size),
                     timeout=timeout)
     avg = re.search(r"Avg latency: ([\d.]+) ms", out)
@@ -197,7 +184,7 @@ def _free_pair(start: int) -> int:
 def bench_broker(max_seconds: int = 1800) -> FullJitBroker:
     """The full-JIT broker's handle (home ``.course/extra/kafka-bench``); not started."""
     home = config.course_dir() / "extra" / BENCH_BROKER
-    broker = FullJitBroker(BENCH_BROKER, home, 0, libs=kafka_libs(), max_seconds=max_seconds)
+    broker = FullJitBroker(BENCH_BROKER, home, 0, libs=cli.libs_dir(), max_seconds=max_seconds)
     state = broker._state()
     if broker.running and state.get("port"):
         broker.port = state["port"]

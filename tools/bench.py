@@ -31,7 +31,7 @@ TARGETS = {  # (experiment, metric, course_how) -> highest ratio the issue asks 
 
 
 def versions() -> dict:
-    from helpers import baselines
+    from helpers import cli
     from helpers.services import get_lab
 
     def first_line(cmd):
@@ -49,7 +49,7 @@ def versions() -> dict:
             "kafka": get_lab().kafka.version(), "java": java[0] if java else "?", "python": platform.python_version(),
             "redis-py": version("redis"), "kafka-python": version("kafka-python"),
             "confluent-kafka": f"{version('confluent-kafka')} (librdkafka {confluent_kafka.libversion()[0]})",
-            "kafka tools jar": next((p.name for p in baselines.kafka_libs().glob("kafka-tools-[0-9]*.jar")), "?")}
+            "kafka tools jar": next((p.name for p in cli.libs_dir().glob("kafka-tools-[0-9]*.jar")), "?")}
 
 
 def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
