@@ -65,9 +65,15 @@ def redis_round_trip(n: int, paced_seconds: int = 2, rounds: int = 3, progress=N
     return rows
 
 
-def redis_rates(ns, n: int) -> list[dict]:
+def _step(progress) -> None:
+    if progress is not None:
+        progress.update(1)
+
+
+def redis_rates(ns, n: int, progress=None) -> list[dict]:
     """PUBLISH, LPUSH and XADD of a 100-byte value from one connection, one per round trip and 16 per
-    round trip, beside ``redis-benchmark -c 1 [-P 16]`` running the same command on this run's keys."""
+    round trip, beside ``redis-benchmark -c 1 [-P 16]`` running the same command on this run's keys.
+    ``progress`` (a bar) advances by one per command and depth: 6 steps."""
     r = redis_client(decode_responses=False, single_connection_client=True)
     commands = {"PUBLISH": ("PUBLISH", ns.key("bench-chan"), PAYLOAD),
                 "LPUSH": ("LPUSH", ns.key("bench-list"), PAYLOAD),
@@ -79,6 +85,7 @@ def redis_rates(ns, n: int) -> list[dict]:
                 native = baselines.redis_benchmark(*cmd, requests=n, clients=1, pipeline=depth)
                 course = throughput.redis_rate(r, cmd, n, depth)
                 r.delete(*[c for c in cmd[1:2]])
+                _step(progress)
                 rows.append(row(f"Redis {name}, one connection, {depth} per round trip", "rate", "ops/s",
                                 "higher", course, "redis-py" + (" pipeline" if depth > 1 else ""),
                                 native["rps"], native["command"]))
@@ -88,9 +95,10 @@ def redis_rates(ns, n: int) -> list[dict]:
 
 
 def kafka_rates(ns, admin, n_native: int, n_confluent: int, n_python: int, bootstrap: str | None = None,
-                lingers: tuple = (5, 0)) -> list[dict]:
+                lingers: tuple = (5, 0), progress=None) -> list[dict]:
     """Producer and consumer records/s, acks=all, 100-byte records: both Python clients beside
-    ProducerPerformance (at each of ``lingers``: the Java default 5 ms, and 0) and ConsumerPerformance."""
+    ProducerPerformance (at each of ``lingers``: the Java default 5 ms, and 0) and ConsumerPerformance.
+    ``progress`` advances by one per tool or client run: ``3 * len(lingers) + 3`` steps."""
     from kafka.admin import NewTopic
 
     bootstrap = bootstrap or config.kafka_bootstrap()
@@ -99,34 +107,42 @@ def kafka_rates(ns, admin, n_native: int, n_confluent: int, n_python: int, boots
     rows = []
     for linger in lingers:
         native = baselines.producer_performance(bootstrap, names[f"java{linger}"], n_native, linger_ms=linger)
+        _step(progress)
         ck = throughput.kafka_produce_rate("confluent-kafka", names[f"ck{linger}"], n_confluent,
                                            bootstrap=bootstrap, **{"linger.ms": linger, "acks": "all"})
+        _step(progress)
         kp = throughput.kafka_produce_rate("kafka-python", names[f"kp{linger}"], n_python, bootstrap=bootstrap,
                                            linger_ms=linger, acks="all")
+        _step(progress)
         for res in (ck, kp):
             rows.append(row(f"Kafka producer, acks=all, linger.ms={linger}", "rate", "records/s", "higher",
                             res["rps"], f"{res['client']} ({res['acked']} acked)", native["rps"], native["command"]))
     native = baselines.consumer_performance(bootstrap, names["java5"], n_native, ns.group("bench-perf-consumer"))
+    _step(progress)
     for client in throughput.KAFKA_CLIENTS:
         res = throughput.kafka_consume_rate(client, names["java5"], n_confluent if client == "confluent-kafka"
                                             else n_python * 2, bootstrap=bootstrap)
         rows.append(row("Kafka consumer, read from the start", "rate", "records/s", "higher", res["rps"],
                         f"{client} ({res['records']} read)", native["rps"], native["command"]))
+        _step(progress)
     return rows
 
 
 def kafka_e2e(ns, admin, n: int, bootstrap: str | None = None, progress=None) -> list[dict]:
     """EndToEndLatency (Java, closed loop, acks=all) beside the same loop with each Python client.
-    The tool prints p50 truncated to whole ms, so the mean is compared as well (it has 4 decimals)."""
+    The tool prints p50 truncated to whole ms, so the mean is compared as well (it has 4 decimals).
+    ``progress`` advances by one per tool or client run: 3 steps."""
     from kafka.admin import NewTopic
 
     bootstrap = bootstrap or config.kafka_bootstrap()
     names = {k: ns.topic(f"bench-e2e-{k}") for k in ("java", "ck", "kp")}
     admin.create_topics([NewTopic(t, 1, 1) for t in names.values()])
     native = baselines.end_to_end_latency(bootstrap, names["java"], n)
+    _step(progress)
     rows = []
     for client, key, count in (("confluent-kafka", "ck", n), ("kafka-python", "kp", max(200, n // 2))):
-        lat = throughput.kafka_e2e(client, names[key], count, bootstrap=bootstrap, progress=progress)
+        lat = throughput.kafka_e2e(client, names[key], count, bootstrap=bootstrap)
+        _step(progress)
         stats = measure.percentiles(lat[count // 10:])
         floor_ms = max(native["p50_ms"], 1.0)   # the tool's p50 is truncated: the true value is >= it
         rows.append(row("Kafka end-to-end, send + ack + read back, one at a time", "p50", "ms", "lower",
@@ -138,9 +154,10 @@ def kafka_e2e(ns, admin, n: int, bootstrap: str | None = None, progress=None) ->
 
 
 def jit_check(ns, admin, broker, records: int, rounds: int = 3, warmup: bool = True,
-              bootstrap: str | None = None) -> dict:
+              bootstrap: str | None = None, progress=None) -> dict:
     """ProducerPerformance against the course broker (``-XX:TieredStopAtLevel=1``) and against
-    ``broker`` (full JIT), interleaved, after one warm-up run each (``warmup``). Medians of ``rounds`` runs."""
+    ``broker`` (full JIT), interleaved, after one warm-up run each (``warmup``). Medians of ``rounds`` runs.
+    ``progress`` advances by one per ProducerPerformance run: ``2 * (rounds + warmup)`` steps."""
     from kafka.admin import NewTopic
 
     from .clients import kafka_admin
@@ -157,6 +174,7 @@ def jit_check(ns, admin, broker, records: int, rounds: int = 3, warmup: bool = T
                 rps = baselines.producer_performance(boot, topic, records if i else max(10_000, records // 4))["rps"]
                 if i:                                            # round 0 warms both JVMs up
                     runs[label].append(rps)
+                _step(progress)
     finally:
         bench_admin.close()
     medians = {k: statistics.median(v) for k, v in runs.items()}

@@ -242,6 +242,8 @@ def open_loop(transport: Transport, *, rate: float, n: int, warmup: int = 0, siz
             transport.send(payload(seq, due, size))
             if progress is not None and seq % 100 == 99:
                 progress.update(100)
+        if progress is not None:
+            progress.update(n % 100)
         sent_s = (time.perf_counter_ns() - t0) / 1e9
         transport.flush(timeout)
         deadline = time.monotonic() + timeout

@@ -29,6 +29,8 @@ def round_trips(call, n: int, *, pace: float = 0.0, progress=None) -> list[float
             time.sleep(pace)
         if progress is not None and i % 100 == 99:
             progress.update(100)
+    if progress is not None:
+        progress.update(n % 100)
     return out
 
 
@@ -137,8 +139,7 @@ def kafka_consume_rate(client: str, topic: str, n: int, *, bootstrap: str | None
     return {"client": client, "records": got, "seconds": round(seconds, 3), "rps": round(got / seconds, 1)}
 
 
-def kafka_e2e(client: str, topic: str, n: int, *, size: int = 100, bootstrap: str | None = None,
-              progress=None) -> list[float]:
+def kafka_e2e(client: str, topic: str, n: int, *, size: int = 100, bootstrap: str | None = None) -> list[float]:
     """EndToEndLatency's loop in Python (acks=all, linger 0, fetch wait 0): send one record, wait
     for the broker's ack, poll until that record is read back; milliseconds per record."""
     bootstrap = bootstrap or config.kafka_bootstrap()
@@ -174,7 +175,7 @@ def kafka_e2e(client: str, topic: str, n: int, *, size: int = 100, bootstrap: st
                 if time.monotonic() > deadline:
                     raise TimeoutError("record not read back within 10 s")
     try:
-        out = round_trips(one, n, progress=progress)
+        out = round_trips(one, n)
     finally:
         c.close()
         p.flush(5)
