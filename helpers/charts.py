@@ -89,11 +89,16 @@ def histogram(df, value: str, *, title: str = "", bins: int = 40, log_y: bool = 
     return chart.properties(title=title, width=width, height=height)
 
 
-def lines(df, x: str, y: str, series: str, *, title: str = "", width: int = 460, height: int = 240):
-    """One line per ``series`` (e.g. consumer-group lag over time)."""
-    return alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), color=alt.Color(f"{series}:N"),
-        tooltip=list(df.columns)).properties(title=title, width=width, height=height)
+def lines(df, x: str, y: str, series: str | None = None, *, title: str = "", log_x: bool = False,
+          log_y: bool = False, width: int = 460, height: int = 240):
+    """One line per ``series`` (e.g. consumer-group lag over time), or one line without ``series``;
+    either axis on a log scale when it spans magnitudes (pipeline depth, records/s)."""
+    log = alt.Scale(type="log")
+    enc = {"x": alt.X(f"{x}:Q", title=x, scale=log if log_x else alt.Undefined),
+           "y": alt.Y(f"{y}:Q", title=y, scale=log if log_y else alt.Undefined), "tooltip": list(df.columns)}
+    if series:
+        enc["color"] = alt.Color(f"{series}:N")
+    return alt.Chart(df).mark_line(point=True).encode(**enc).properties(title=title, width=width, height=height)
 
 
 def strip(df, value: str, category: str, *, title: str = "", log: bool = True, width: int = 460,

@@ -1,22 +1,17 @@
-"""Notebook 06's charts (log-scale latency histogram, percentile curve, curves with log axes) and
-its one re-run control panel. Each chart builder returns an Altair chart and shows nothing.
-
-The panel is plain ipywidgets in one function (:func:`rerun_panel`), so it can move to a shared
-widgets module later; without a frontend (nbclient, a test, ``make site``) it shows a sentence
-saying which call re-runs the experiment, and the notebook runs that call once itself.
+"""Notebook 06's latency charts: an HDR-style histogram (log-spaced bins, log x axis) and the
+percentile curve (latency at each percentile, the tail stretched). Each builder returns an Altair
+chart and shows nothing; ``alt`` comes from :mod:`helpers.charts`, so importing this module enables
+the course's offline renderer (a widget in JupyterLab, an inline SVG headless and in ``make site``).
+Curves with log axes are :func:`helpers.charts.lines` (``log_x=`` / ``log_y=``).
 """
 
 from __future__ import annotations
 
 import math
 
+from .charts import alt
+
 NINES = [0.5, 0.9, 0.99, 0.999]
-
-
-def _alt():
-    import altair as alt
-
-    return alt
 
 
 def log_bins(values, per_decade: int = 10) -> list[float]:
@@ -31,7 +26,6 @@ def latency_histogram(samples: dict, *, title: str = "", width: int = 520, heigh
     ``samples`` maps a series name (e.g. "Redis Pub/Sub") to its latencies in ms."""
     import pandas as pd
 
-    alt = _alt()
     edges = log_bins([v for vs in samples.values() for v in vs])
     rows = []
     for name, values in samples.items():
@@ -53,7 +47,6 @@ def percentile_curve(samples: dict, *, title: str = "", width: int = 520, height
     stretched towards the tail (1 / (1 - q)), so p99 and p99.9 get as much room as the median."""
     import pandas as pd
 
-    alt = _alt()
     rows = []
     for name, values in samples.items():
         ordered = sorted(values)
@@ -75,58 +68,3 @@ def percentile_curve(samples: dict, *, title: str = "", width: int = 520, height
         y=alt.Y("latency_ms:Q", scale=alt.Scale(type="log"), title="latency (ms, log scale)"),
         color=alt.Color("series:N", title=None), tooltip=["series", "percentile", alt.Tooltip("latency_ms:Q", format=".3f")],
     ).properties(title=title, width=width, height=height)
-
-
-def curves(df, x: str, y: str, series: str | None = None, *, title: str = "", log_x: bool = False,
-           log_y: bool = False, width: int = 420, height: int = 220):
-    """Lines with points; either axis on a log scale (pipelining depth, linger, records/s)."""
-    alt = _alt()
-    log = alt.Scale(type="log")
-    enc = {"x": alt.X(f"{x}:Q", title=x, scale=log if log_x else alt.Undefined),
-           "y": alt.Y(f"{y}:Q", title=y, scale=log if log_y else alt.Undefined), "tooltip": list(df.columns)}
-    if series:
-        enc["color"] = alt.Color(f"{series}:N")
-    return alt.Chart(df).mark_line(point=True).encode(**enc).properties(title=title, width=width, height=height)
-
-
-class Panel:
-    """A widget box whose plain-text form (no frontend) is a sentence, not ``VBox(children=...)``."""
-
-    def __init__(self, box, fallback: str):
-        self.box, self.fallback = box, fallback
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = self.box._repr_mimebundle_(**kwargs) if self.box is not None else None
-        bundle = dict(bundle or {})
-        bundle["text/plain"] = self.fallback
-        return bundle
-
-    def __repr__(self) -> str:
-        return self.fallback
-
-
-def rerun_panel(run, call: str, **choices) -> Panel:
-    """Dropdowns for each ``name=[options]`` (the first is the default), a Run button and an output
-    area that shows ``run(**values)``. ``call`` is the code a learner types without widgets."""
-    fallback = f"Re-run controls need JupyterLab; without them, run: {call}"
-    try:
-        import ipywidgets as w
-        from IPython.display import display
-    except ImportError:
-        return Panel(None, fallback)
-    pickers = {name: w.Dropdown(options=opts, value=opts[0], description=name,
-                                style={"description_width": "initial"}) for name, opts in choices.items()}
-    button = w.Button(description="Run", button_style="primary", tooltip="run the experiment with these values")
-    out = w.Output()
-
-    def clicked(_):
-        button.disabled = True
-        out.clear_output()
-        with out:
-            try:
-                display(run(**{n: p.value for n, p in pickers.items()}))
-            finally:
-                button.disabled = False
-
-    button.on_click(clicked)
-    return Panel(w.VBox([w.HBox(list(pickers.values()) + [button]), out]), fallback)

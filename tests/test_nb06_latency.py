@@ -131,6 +131,70 @@ def test_exercises_stub_wrong_and_solution(nb):
     assert nb.value("check_batching.status") == "pass", nb.value("str(check_batching)")
 
 
+OBSERVE_CELLS = {  # prediction -> the cell that compares it with the measurement
+    "guess_rtt": "observe-round-trip", "guess_pubsub": "exp-open-loop-verdict", "guess_linger": "exp-linger-verdict",
+    "guess_xadd": "exp-pipeline-verdict", "guess_jit": "exp-jit-verdict", "guess_producer": "exp-kafka-verdict"}
+
+
+def _outputs(cell) -> list[dict]:
+    return [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")]
+
+
+def test_charts_are_offline_svg_with_tooltips(nb):
+    """Headless (nbclient, make site) every chart is an inline SVG with a <title> per mark, never HTML that
+    loads Vega from a CDN; the log-scale latency charts go through the course renderer too."""
+    charts = [o["data"] for c in nb.cells if c["cell_type"] == "code" for o in _outputs(c)
+              if "".join(o["data"].get("text/plain", "")).startswith("Chart:")]
+    titles = ["".join(d["text/plain"]) for d in charts]
+    assert len(charts) >= 7, titles          # histogram, percentile curve, 2 linger curves, depth, producers, re-run
+    for data, title in zip(charts, titles, strict=True):
+        assert set(data) == {"image/svg+xml", "text/plain"}, (title, sorted(data))
+        svg = "".join(data["image/svg+xml"])
+        assert svg.lstrip().startswith("<svg") and "<title>" in svg, title
+    assert any("Latency by percentile" in t for t in titles) and any("log scale" in t for t in titles)
+    every_output = json.dumps([o for c in nb.cells if c["cell_type"] == "code" for o in c.get("outputs", [])])
+    assert "cdn.jsdelivr" not in every_output and "<script" not in every_output
+
+
+def test_predictions_are_compared_in_the_observe_steps(nb):
+    from helpers import results, widgets
+
+    for guess, tag in OBSERVE_CELLS.items():      # headless: a box with no prediction, compared as such
+        assert nb.value(f"{guess}.value is None") is True and nb.value(f"{guess}.notebook") == "06"
+        assert nb.value(f"{guess}.claim") in ("C02", "C09", "C15", "C16"), guess
+        cell = next(c for c in nb.cells if tag in c.get("metadata", {}).get("tags", []))
+        shown = "".join("".join(o["data"].get("text/plain", "")) for o in _outputs(cell))
+        assert "[NO PREDICTION] no prediction saved; measured" in shown, (tag, shown[:300])
+    # a learner's answers: the exact ratio, a wrong yes/no, and a few numbers
+    nb.inject("guess_rtt.set(round(dedicated['ratio'], 2)); guess_pubsub.set(0.2); guess_linger.set(50); "
+              "guess_xadd.set(100_000); guess_jit.set(JIT_ANSWERS[0] if not jit['caps'] else JIT_ANSWERS[1]); "
+              "guess_producer.set('kafka-python')", pop=True)
+    for tag in OBSERVE_CELLS.values():
+        nb.execute_cell(tag)
+    kept = results.predictions("06").set_index("key")
+    assert sorted(kept.index) == sorted(nb.value(f"{g}.key") for g in OBSERVE_CELLS)
+    assert kept.loc["nb06-round-trip", "outcome"] == "as predicted"
+    assert kept.loc["nb06-jit-caps", "outcome"] == "surprise"
+    for key, row in kept.iterrows():
+        assert row["measured"] is not None and row["outcome"] == widgets.outcome(row["value"], row["measured"]), key
+    assert kept.loc["nb06-fastest-producer", "outcome"] == "surprise"   # kafka-python is never the fastest
+
+
+def test_rerun_control_runs_again_with_another_rate(nb):
+    rate, seconds = nb.value("RATE"), nb.value("RERUN_SECONDS")
+    assert nb.value("rerun_rate.value") == rate and nb.value("len(rerun_rate.history)") == 1
+    first = plain(nb, 'measured["rerun"]')
+    assert [row["sent"] for row in first] == [int(rate * seconds)] * 2
+    nb.inject("_table = rerun_rate.run(2000)[1]", pop=True)              # what a click on "Run again" does
+    again = plain(nb, '_table.to_dict("records")')
+    assert nb.value("rerun_rate.value") == 2000 and nb.value("len(rerun_rate.history)") == 2
+    assert [row["transport"] for row in again] == ["Redis Stream (XADD / XREADGROUP)", "Kafka (confluent-kafka)"]
+    for row in again:
+        assert row["rate"] == 2000 and row["sent"] == int(2000 * seconds) and row["lost"] == 0, row
+        values = [row[p] for p in ["p50", "p90", "p99", "p99.9", "max"]]
+        assert values == sorted(values), row
+
+
 def test_a_failing_cell_still_stops_what_it_started(nb):
     # the JIT cell fails half-way (after the broker started): its finally stops the broker
     nb.inject("_real_check = bench.jit_check\n"
