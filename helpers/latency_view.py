@@ -12,6 +12,7 @@ import math
 from .charts import alt
 
 NINES = [0.5, 0.9, 0.99, 0.999]
+LEGEND = alt.Legend(labelLimit=320)    # "Redis Stream (XADD / XREADGROUP)" in full
 
 
 def log_bins(values, per_decade: int = 10) -> list[float]:
@@ -37,7 +38,7 @@ def latency_histogram(samples: dict, *, title: str = "", width: int = 520, heigh
     return alt.Chart(df).mark_line(interpolate="step-after", point=False).encode(
         x=alt.X("latency_ms:Q", scale=alt.Scale(type="log"), title="latency (ms, log scale)"),
         y=alt.Y("share:Q", title="share of messages", axis=alt.Axis(format="%")),
-        color=alt.Color("series:N", title=None), tooltip=["series", alt.Tooltip("latency_ms:Q", format=".3f"),
+        color=alt.Color("series:N", title=None, legend=LEGEND), tooltip=["series", alt.Tooltip("latency_ms:Q", format=".3f"),
                                                            "messages"],
     ).properties(title=title, width=width, height=height)
 
@@ -61,10 +62,10 @@ def percentile_curve(samples: dict, *, title: str = "", width: int = 520, height
             rows.append({"series": name, "percentile": 100.0, "x": float(n), "latency_ms": ordered[-1]})
     df = pd.DataFrame(rows)
     ticks = [1 / (1 - q) for q in NINES]
-    axis = alt.Axis(values=ticks, labelExpr="datum.value <= 2 ? '50%' : datum.value <= 10 ? '90%' : "
-                                            "datum.value <= 100 ? '99%' : '99.9%'")
+    axis = alt.Axis(values=ticks, labelExpr="datum.value < 3 ? '50%' : datum.value < 30 ? '90%' : "   # ticks 2, 10, 100,
+                                            "datum.value < 300 ? '99%' : '99.9%'")                 # 1000 (+ rounding)
     return alt.Chart(df).mark_line().encode(
         x=alt.X("x:Q", scale=alt.Scale(type="log"), axis=axis, title="percentile"),
         y=alt.Y("latency_ms:Q", scale=alt.Scale(type="log"), title="latency (ms, log scale)"),
-        color=alt.Color("series:N", title=None), tooltip=["series", "percentile", alt.Tooltip("latency_ms:Q", format=".3f")],
+        color=alt.Color("series:N", title=None, legend=LEGEND), tooltip=["series", "percentile", alt.Tooltip("latency_ms:Q", format=".3f")],
     ).properties(title=title, width=width, height=height)

@@ -11,6 +11,7 @@ the setup and the open-loop section works in the same kernel.
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import time
@@ -151,6 +152,8 @@ def test_charts_are_offline_svg_with_tooltips(nb):
         assert set(data) == {"image/svg+xml", "text/plain"}, (title, sorted(data))
         svg = "".join(data["image/svg+xml"])
         assert svg.lstrip().startswith("<svg") and "<title>" in svg, title
+        # data drawn: no empty mark layer, no NaN position (a "linger.ms" column read as nested field "ms")
+        assert "role-mark" in svg and not re.search(r'role-mark[^>]*/>', svg) and "NaN" not in svg, title
     assert any("Latency by percentile" in t for t in titles) and any("log scale" in t for t in titles)
     every_output = json.dumps([o for c in nb.cells if c["cell_type"] == "code" for o in c.get("outputs", [])])
     assert "cdn.jsdelivr" not in every_output and "<script" not in every_output
