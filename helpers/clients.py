@@ -1,7 +1,12 @@
 """Client factories with timeouts, and the ``require_*`` preflight checks.
 
 ``require_redis()`` / ``require_kafka()`` answer within a few seconds: a client when the server
-is there, otherwise one :class:`ServiceUnavailable` sentence that says what to run.
+is there, otherwise one :class:`ServiceUnavailable` sentence that says what to run. In a notebook
+they also make a server that dies later end the running cell with one sentence (see
+:mod:`helpers.errors` and :mod:`helpers.watchdog`).
+
+The factories set explicitly every client default the lessons rely on (acks, idempotence, session
+timeout, retries), so the prose holds whichever supported library version is installed.
 """
 
 from __future__ import annotations
@@ -12,52 +17,87 @@ import time
 from urllib.parse import urlparse
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.retry import Retry
 
-from . import config
+from . import config, errors
 from .errors import ServiceUnavailable
 
-START_HINT = "start the course services with `make services-up` (or `python -m helpers.services up`)"
+START_HINT = errors.START_HINT
 _HOSTPORT = re.compile(r"^\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})$")
 
 
 def _check_redis_url(url: str) -> None:
+    shown = config.mask_url(url)
     try:
         parsed = urlparse(url)
         port = parsed.port
     except ValueError as exc:
         raise ServiceUnavailable(
-            f"REDIS_URL {url!r} is not a valid address ({exc}); use the form redis://127.0.0.1:6379/0."
+            f"REDIS_URL {shown!r} is not a valid address ({exc}); use the form redis://127.0.0.1:6379/0."
         ) from None
     if parsed.scheme not in {"redis", "rediss", "unix"} or (parsed.scheme != "unix" and not parsed.hostname):
         raise ServiceUnavailable(
-            f"REDIS_URL {url!r} is not a valid address; use the form redis://127.0.0.1:6379/0."
+            f"REDIS_URL {shown!r} is not a valid address; use the form redis://127.0.0.1:6379/0."
         )
     if port is not None and not 0 < port < 65536:
-        raise ServiceUnavailable(f"REDIS_URL {url!r} has an invalid port; use 1-65535.")
+        raise ServiceUnavailable(f"REDIS_URL {shown!r} has an invalid port; use 1-65535.")
+
+
+#: redis_client(): no automatic retry, so a failure is visible (set here, not left to the library default)
+NO_RETRY = Retry(NoBackoff(), 0)
+#: app-style clients (pubsub.app_client): reconnect by themselves, as redis-py >= 6 does by default
+APP_RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3)
 
 
 def redis_client(url: str | None = None, *, decode_responses: bool = True, **kwargs) -> redis.Redis:
-    """A redis-py client with connect and read timeouts (no call can hang forever)."""
+    """A redis-py client with connect and read timeouts (no call can hang forever) and no retries."""
     url = url or config.redis_url()
     _check_redis_url(url)
     kwargs.setdefault("socket_connect_timeout", 2)
     kwargs.setdefault("socket_timeout", 10)
     kwargs.setdefault("health_check_interval", 0)
+    kwargs.setdefault("retry", NO_RETRY)
     return redis.Redis.from_url(url, decode_responses=decode_responses, **kwargs)
 
 
 def require_redis(url: str | None = None, *, timeout: float = 3.0) -> redis.Redis:
     """Return a client after a successful PING, or raise one clear sentence within ``timeout``."""
     url = url or config.redis_url()
+    shown = config.mask_url(url)
     client = redis_client(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
-    except redis.exceptions.AuthenticationError as exc:
-        raise ServiceUnavailable(f"Redis at {url} refused the login ({exc}); check the password in REDIS_URL.") from None
+    except redis.exceptions.AuthenticationError:
+        raise ServiceUnavailable(f"Redis at {shown} refused the login: check the password in REDIS_URL.") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
         reason = re.sub(r"^Error \d+ connecting to \S+?\. ", "", str(exc)).rstrip(".") or type(exc).__name__
-        raise ServiceUnavailable(f"Redis is not reachable at {url} ({reason}): {START_HINT}.") from None
+        if "closed by server" in reason.lower():
+            raise _not_redis(shown, reason) from None
+        if isinstance(exc, redis.exceptions.TimeoutError) and "reading" in reason.lower():
+            raise ServiceUnavailable(f"the server at {shown} accepted a connection but did not answer within "
+                                     f"{timeout:g} s: {errors.fix_hint('redis')}.") from None
+        raise ServiceUnavailable(f"Redis is not reachable at {shown} ({reason}): {errors.fix_hint('redis')}.") from None
+    except redis.exceptions.RedisError as exc:  # InvalidResponse, a protocol error, an unknown reply
+        raise _not_redis(shown, type(exc).__name__) from None
+    finally:
+        client.close()
+    _watch("redis")
     return redis_client(url)
+
+
+def _not_redis(shown: str, reason: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the server at {shown} answered, but not as Redis ({reason}): "
+                              "check that REDIS_URL names a Redis server (its host and port).")
+
+
+def _watch(service: str) -> None:
+    """In a notebook: a later death of ``service`` ends the running cell with one sentence."""
+    from . import watchdog
+
+    errors.USED.add(service)
+    errors.install_ipython_handler()
+    watchdog.watch(service)
 
 
 def parse_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
@@ -85,33 +125,45 @@ def _tcp_reachable(servers: list[tuple[str, int]], timeout: float) -> str | None
     return error
 
 
+#: every kafka-python client: short timeouts, and a quick reconnect once a restarted broker is back
+#: (kafka-python 3's reconnect back-off grows to 30 s by default)
+KAFKA_COMMON = dict(request_timeout_ms=15000, bootstrap_timeout_ms=5000, reconnect_backoff_ms=50,
+                    reconnect_backoff_max_ms=1000)
+#: what the lessons say about producers: every write waits for all in-sync replicas, and retries
+#: cannot duplicate (kafka-python 3's defaults; kafka-python 2.x had acks=1 and no idempotence)
+PRODUCER_DEFAULTS = dict(acks="all", enable_idempotence=True, max_block_ms=10000, delivery_timeout_ms=30000)
+#: what the lessons say about group members: declared dead after 45 s of silence, heartbeat every
+#: 3 s, 5 minutes between polls (kafka-python 3 = the Java client since Kafka 3.0; 2.x used 10 s)
+CONSUMER_DEFAULTS = dict(session_timeout_ms=45000, heartbeat_interval_ms=3000, max_poll_interval_ms=300000,
+                         consumer_timeout_ms=5000, auto_offset_reset="earliest", enable_auto_commit=False)
+
+
 def kafka_admin(bootstrap: str | None = None, **overrides):
     """A kafka-python admin client with short timeouts."""
     from kafka import KafkaAdminClient
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), request_timeout_ms=15000,
-                bootstrap_timeout_ms=5000, client_id="streamslab-admin")
+    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-admin",
+                **KAFKA_COMMON)
     opts.update(overrides)
     return KafkaAdminClient(**opts)
 
 
 def kafka_producer(bootstrap: str | None = None, **overrides):
-    """A kafka-python producer (acks='all' and idempotence are kafka-python 3's defaults)."""
+    """A kafka-python producer with acks='all' and idempotence set explicitly (:data:`PRODUCER_DEFAULTS`)."""
     from kafka import KafkaProducer
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), request_timeout_ms=15000,
-                bootstrap_timeout_ms=5000, max_block_ms=10000, client_id="streamslab-producer")
+    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-producer",
+                **KAFKA_COMMON, **PRODUCER_DEFAULTS)
     opts.update(overrides)
     return KafkaProducer(**opts)
 
 
 def kafka_consumer(*topics: str, bootstrap: str | None = None, **overrides):
-    """A kafka-python consumer; pass ``consumer_timeout_ms`` so iteration always ends."""
+    """A kafka-python consumer (:data:`CONSUMER_DEFAULTS`); ``consumer_timeout_ms`` makes iteration end."""
     from kafka import KafkaConsumer
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), request_timeout_ms=15000,
-                bootstrap_timeout_ms=5000, consumer_timeout_ms=5000, auto_offset_reset="earliest",
-                enable_auto_commit=False, client_id="streamslab-consumer")
+    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-consumer",
+                **KAFKA_COMMON, **CONSUMER_DEFAULTS)
     opts.update(overrides)
     return KafkaConsumer(*topics, **opts)
 
@@ -140,7 +192,7 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
     deadline = time.monotonic() + timeout
     error = _tcp_reachable(servers, timeout=min(2.0, timeout))
     if error is not None:
-        raise ServiceUnavailable(f"Kafka is not reachable at {bootstrap} ({error}): {START_HINT}.")
+        raise ServiceUnavailable(f"Kafka is not reachable at {bootstrap} ({error}): {errors.fix_hint('kafka')}.")
     from kafka.errors import KafkaError
 
     left_ms = max(500, int((deadline - time.monotonic()) * 1000))
@@ -150,17 +202,25 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
     except (KafkaError, OSError) as exc:
         raise ServiceUnavailable(
             f"Kafka at {bootstrap} accepted a connection but did not answer as a broker ({type(exc).__name__}); "
-            f"if it is still starting wait a few seconds, otherwise {START_HINT}."
+            f"if it is still starting wait a few seconds, otherwise {errors.fix_hint('kafka')}."
         ) from None
+    _watch("kafka")
     return admin
 
 
 def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: bool = False) -> int:
-    """Delete this run's keys (or, with ``previous_runs``, every run of this notebook). Returns the count."""
+    """Delete this run's keys; with ``previous_runs`` also those of this notebook's DEAD runs (a run
+    whose kernel no longer refreshes its heartbeat, see :mod:`helpers.runs`). Names of a run that is
+    still alive (another kernel, same learner) are never touched. Returns the count."""
+    from . import runs
+
+    keep = runs.dead_filter(client, ns) if previous_runs else (lambda key: key.startswith(ns.prefix))
     pattern = (ns.notebook_prefix if previous_runs else ns.prefix) + "*"
     deleted = 0
     batch = []
     for key in client.scan_iter(match=pattern, count=500):
+        if not keep(key.decode() if isinstance(key, bytes) else key):
+            continue
         batch.append(key)
         if len(batch) >= 500:
             deleted += client.unlink(*batch)
@@ -171,19 +231,22 @@ def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: b
 
 
 def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, wait: float = 15.0) -> dict:
-    """Delete this run's topics and consumer groups (or every run's, with ``previous_runs``), then
-    wait up to ``wait`` seconds until the broker no longer lists the topics."""
-    prefix = ns.kafka_notebook_prefix if previous_runs else ns.kafka_prefix
-    topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+    """Delete this run's topics and consumer groups (with ``previous_runs`` also those of dead runs,
+    as :func:`cleanup_redis`), then wait up to ``wait`` seconds until the broker no longer lists them."""
+    from . import runs
+
+    mine = runs.dead_filter(runs.liveness_client(ns), ns) if previous_runs else (
+        lambda name: name.startswith(ns.kafka_prefix))
+    topics = [t for t in admin.list_topics() if mine(t)]
     groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
-    groups = [g for g in groups if isinstance(g, str) and g.startswith(prefix)]
+    groups = [g for g in groups if isinstance(g, str) and mine(g)]
     if groups:
         admin.delete_groups(groups)
     if topics:
         admin.delete_topics(topics, timeout_ms=15000)
         deadline = time.monotonic() + wait
-        while any(t.startswith(prefix) for t in admin.list_topics()):
+        while set(topics) & set(admin.list_topics()):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"topics under {prefix} still listed {wait} s after deletion")
+                raise TimeoutError(f"topics {sorted(topics)[:3]} still listed {wait} s after deletion")
             time.sleep(0.2)
     return {"topics": len(topics), "groups": len(groups)}

@@ -1,8 +1,9 @@
 """Where the servers are, how big the experiments are, and the course namespace.
 
-Endpoints come from, in order: the environment (``REDIS_URL``, ``KAFKA_BOOTSTRAP``), the file
-``.course/endpoints.json`` written by the services supervisor (it records a port the course had
-to move to), then the localhost defaults.
+Endpoints come from, in order: the environment (``REDIS_URL``, ``KAFKA_BOOTSTRAP``); the state
+file of the server the course started (``.course/redis/redis.state.json`` records its port, so a
+missing or corrupt ``endpoints.json`` never sends the notebooks to somebody else's server); the
+file ``.course/endpoints.json`` written by the services supervisor; then the localhost defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ServiceUnavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -24,26 +28,83 @@ def course_dir() -> Path:
     return Path(os.environ.get("COURSE_DIR", PROJECT_ROOT / ".course")).resolve()
 
 
-def _recorded_endpoints() -> dict:
+#: where the supervisor records what it started (kept in step with helpers.services.lab.Lab)
+STATE_FILES = {"redis": Path("redis") / "redis.state.json", "kafka": Path("kafka") / "broker" / "kafka.state.json"}
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when the file does not exist; raises ValueError when corrupt."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _course_port(service: str) -> int | None:
+    """The port of the server the course started for ``service`` (from its state file), or None."""
+    path = course_dir() / STATE_FILES[service]
+    try:
+        state = _read_json(path)
+    except ValueError as exc:
+        raise ServiceUnavailable(f"the course's state file {exc}; run `make services-up` to start the "
+                                 f"course's {service} and rewrite it.") from None
+    port = (state or {}).get("port")
+    return port if isinstance(port, int) and 0 < port < 65536 else None
+
+
+def _recorded(name: str) -> str | None:
     path = course_dir() / "endpoints.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+        value = (_read_json(path) or {}).get(name)
+    except ValueError as exc:
+        raise ServiceUnavailable(f"{exc} and no course server state says where the servers are; "
+                                 "run `make services-up` to rewrite it.") from None
+    return value if isinstance(value, str) and value else None
 
 
 def redis_url() -> str:
     """The Redis URL the notebooks use."""
-    return os.environ.get("REDIS_URL") or _recorded_endpoints().get("redis_url") or DEFAULT_REDIS_URL
+    env = os.environ.get("REDIS_URL")
+    if env:
+        return env
+    port = _course_port("redis")
+    return f"redis://127.0.0.1:{port}/0" if port else _recorded("redis_url") or DEFAULT_REDIS_URL
 
 
 def kafka_bootstrap() -> str:
     """The Kafka bootstrap servers (``host:port[,host:port]``) the notebooks use."""
-    return (
-        os.environ.get("KAFKA_BOOTSTRAP")
-        or _recorded_endpoints().get("kafka_bootstrap")
-        or DEFAULT_KAFKA_BOOTSTRAP
-    )
+    env = os.environ.get("KAFKA_BOOTSTRAP")
+    if env:
+        return env
+    port = _course_port("kafka")
+    return f"127.0.0.1:{port}" if port else _recorded("kafka_bootstrap") or DEFAULT_KAFKA_BOOTSTRAP
+
+
+def is_external(service: str) -> bool:
+    """True when the learner pointed the course at a server of their own (``REDIS_URL`` / ``KAFKA_BOOTSTRAP``)."""
+    return bool(os.environ.get({"redis": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP"}[service]))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (``redis://:s3cret@h:6379/0`` -> ``redis://:***@h:6379/0``).
+
+    Every message that shows an address goes through here, so a secret never reaches the screen.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return re.sub(r"(//[^/@]*?:)[^/@]*@", r"\1***@", url)
+    if not password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def quick() -> bool:
@@ -110,6 +171,23 @@ class Namespace:
         return f"Namespace({self.prefix!r})"
 
 
+    def run_of(self, name: str) -> str | None:
+        """The run id inside a Redis key or a Kafka topic/group of this notebook (None if not one)."""
+        for prefix, sep in ((self.notebook_prefix, ":"), (self.kafka_notebook_prefix, ".")):
+            if name.startswith(prefix):
+                return name[len(prefix):].split(sep, 1)[0] or None
+        return None
+
+
 def namespace(notebook: str, run_id: str | None = None) -> Namespace:
-    """The namespace for one run of ``notebook`` (e.g. ``namespace("nb03")``)."""
-    return Namespace(notebook, run_id)
+    """The namespace for one run of ``notebook`` (e.g. ``namespace("nb03")``).
+
+    The run is registered as live on the course's Redis (a heartbeat key this process refreshes,
+    see :mod:`helpers.runs`), so another run's cleanup never deletes this run's names; a newer
+    namespace for the same notebook in this process retires the previous one.
+    """
+    ns = Namespace(notebook, run_id)
+    from . import runs
+
+    runs.register(ns)
+    return ns

@@ -16,7 +16,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
-from . import clients
+from . import clients, errors
 from .workers import wait_until
 
 
@@ -74,6 +74,8 @@ def wait_stable(admin, group: str, members: int, partitions: int, timeout: float
         except KafkaError as exc:  # e.g. CoordinatorNotAvailable while a fresh broker sets up its offsets topic
             if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
                 raise
+            if errors.probe("kafka") == "connection refused":  # not starting up: gone, so do not retry
+                raise errors.ServiceUnavailable(errors.down_sentence("kafka", "connection refused")) from None
             time.sleep(0.2)
             continue
         if desc["group_state"] == "Stable" and len(desc["members"]) == members:

@@ -45,7 +45,7 @@ def resources(min_free_gb: float = 1.0) -> list[dict]:
     return [row("free memory", OK if free >= min_free_gb else SLOW, f"{free:.1f} GiB",
                 "" if free >= min_free_gb else "close other programs: Kafka's JVM needs ~0.5 GiB"),
             row("cpus", OK, str(psutil.cpu_count())),
-            row("REDIS_URL", OK, config.redis_url()),
+            row("REDIS_URL", OK, config.mask_url(config.redis_url())),
             row("KAFKA_BOOTSTRAP", OK, config.kafka_bootstrap())]
 
 

@@ -8,7 +8,6 @@ The lesson's own calls (PUBLISH, SUBSCRIBE, CONFIG GET/SET, CLIENT LIST) stay in
 from __future__ import annotations
 
 import re
-import secrets
 import socket
 import threading
 import time
@@ -19,12 +18,14 @@ from urllib.parse import urlparse
 import redis
 
 from . import config
+from .serverlock import ServerSetting
 from .workers import background
 
 #: server-wide keys that serialise the output-buffer experiment between concurrent runs (a setting
 #: is global to the server, so its guard cannot live in one run's namespace). Both are deleted again.
-LIMIT_LOCK = f"{config.COURSE}:_server:pubsub-limit:lock"
-LIMIT_STASH = f"{config.COURSE}:_server:pubsub-limit:original"
+LIMIT_NAME = "pubsub-limit"
+LIMIT_LOCK = f"{config.COURSE}:_server:{LIMIT_NAME}:lock"
+LIMIT_STASH = f"{config.COURSE}:_server:{LIMIT_NAME}:original"
 _PUBSUB_CLASS = re.compile(r"pubsub\s+(\S+)\s+(\S+)\s+(\S+)")
 
 
@@ -113,12 +114,18 @@ class Listener:
 # --- clients -----------------------------------------------------------------------------------
 def app_client(client_name: str, url: str | None = None) -> redis.Redis:
     """A redis-py client built the way applications usually build one, ``redis.Redis(host, port, ...)``,
-    so it keeps redis-py's default retry policy (it reconnects by itself after a connection error)."""
+    with a retry policy: after a connection error it reconnects (and a PubSub re-subscribes) by itself.
+
+    The policy is set explicitly (:data:`helpers.clients.APP_RETRY`, 3 retries with a jittered back-off
+    of 10 ms to 1 s) rather than left to the library: redis-py < 6 had no retry by default, so its
+    PubSub raised where the lesson shows a silent reconnect."""
+    from .clients import APP_RETRY
+
     parsed = urlparse(url or config.redis_url())
     return redis.Redis(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379,
                        db=int((parsed.path or "/0").lstrip("/") or 0), password=parsed.password,
                        username=parsed.username, client_name=client_name, decode_responses=True,
-                       socket_connect_timeout=2, socket_timeout=10)
+                       socket_connect_timeout=2, socket_timeout=10, retry=APP_RETRY)
 
 
 def named_clients(r: redis.Redis, prefix: str) -> list[dict]:
@@ -222,41 +229,40 @@ def pubsub_class(setting: str) -> str:
     return "pubsub " + " ".join(m.groups())
 
 
+def limit_setting(r: redis.Redis) -> ServerSetting:
+    """The ``pubsub`` class of ``client-output-buffer-limit`` as a locked server-wide setting."""
+    return ServerSetting(r, LIMIT_NAME, "client-output-buffer-limit",
+                         read=lambda c: pubsub_class(output_limit(c)),
+                         write=lambda c, value: c.config_set("client-output-buffer-limit", value))
+
+
+def original_output_limit(r: redis.Redis) -> str:
+    """The whole setting as it is when no run has lowered it: repaired first if a run died with it
+    lowered; while a live run has it lowered, the original that run stored (never the lowered value)."""
+    return _PUBSUB_CLASS.sub(limit_setting(r).original(), output_limit(r), count=1)
+
+
 def recover_output_limit(r: redis.Redis) -> str | None:
-    """Restore a setting left lowered by a run that died mid-experiment (no lock, but a stash)."""
-    original = r.get(LIMIT_STASH)
-    if original and not r.exists(LIMIT_LOCK):
-        r.config_set("client-output-buffer-limit", original)
-        r.delete(LIMIT_STASH)
-        return original
-    return None
+    """Restore a setting left lowered by a run that died mid-experiment; returns the restored class."""
+    return limit_setting(r).repair()
+
+
+def limit_holder(r: redis.Redis) -> str | None:
+    """The learner whose run is lowering the setting right now, or None."""
+    who = limit_setting(r).holder()
+    return who.get("learner", "?") if who else None
 
 
 @contextmanager
 def limit_experiment(r: redis.Redis, wait: float = 60.0):
     """``with limit_experiment(r) as original:`` -> the ``pubsub ...`` class to set back afterwards.
 
-    The setting is server-wide, so a lock key makes concurrent runs take turns (each lowers and
-    restores in its own turn). While the lock is held the original is stashed on the server, so a run
-    that dies mid-experiment is repaired by the next one (:func:`recover_output_limit`).
+    Concurrent runs take turns (a lock refreshed while held); the original is stored beside the
+    lock before anything changes and restored on exit, and a run that dies mid-experiment is
+    repaired by the next one (see :mod:`helpers.serverlock`).
     """
-    token = secrets.token_hex(8)
-    deadline = time.monotonic() + wait
-    while not r.set(LIMIT_LOCK, token, nx=True, ex=60):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"another run holds {LIMIT_LOCK} (the output-buffer experiment); try again")
-        time.sleep(0.2)
-    try:
-        original = r.get(LIMIT_STASH) or pubsub_class(output_limit(r))
-        r.set(LIMIT_STASH, original, ex=86400)
-        try:
-            yield original
-        finally:  # belt and braces: the notebook restores in its own try/finally too
-            r.config_set("client-output-buffer-limit", original)
-            r.delete(LIMIT_STASH)
-    finally:
-        if r.get(LIMIT_LOCK) == token:
-            r.delete(LIMIT_LOCK)
+    with limit_setting(r).changed(wait) as original:
+        yield original
 
 
 def close_quietly(*things) -> int:
@@ -271,12 +277,10 @@ def close_quietly(*things) -> int:
     return closed
 
 
-def restore_output_limit(r: redis.Redis, original: str) -> str:
-    """The cleanup cell's second restore: set ``original`` back unless another run is mid-experiment."""
-    if not r.exists(LIMIT_LOCK):
-        recover_output_limit(r)
-        if output_limit(r) != original:
-            r.config_set("client-output-buffer-limit", original)
+def restore_output_limit(r: redis.Redis) -> str:
+    """The cleanup cell's check: repair a crashed run's change, then return the setting on the server
+    (lower than the original only while another live run holds the experiment's lock)."""
+    recover_output_limit(r)
     return output_limit(r)
 
 

@@ -4,7 +4,9 @@
   joins with a timeout.
 - :class:`ProcessWorker` runs ``package.module:function(**kwargs)`` in a separate Python process,
   so a crash experiment can SIGKILL it for real (``.kill()``). A worker process exits by itself
-  when its parent dies or after ``max_seconds``, so nothing is left running by accident.
+  when its parent dies or after ``max_seconds``, so nothing is left running by accident. Its
+  keyword arguments reach it on stdin, never on its command line: a ``redis_url`` with a password
+  must not show in ``ps``.
 """
 
 from __future__ import annotations
@@ -87,10 +89,14 @@ class ProcessWorker:
             [str(config.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "helpers.workers", self.target, json.dumps(self.kwargs),
-                 str(self.max_seconds), str(os.getpid())],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+                [sys.executable, "-m", "helpers.workers", self.target, str(self.max_seconds), str(os.getpid())],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=env)
         _LIVE.append(self)
+        try:  # the kwargs (secrets included) travel through a pipe, not argv
+            self.proc.stdin.write(json.dumps(self.kwargs).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:  # the process died at once: its log says why
+            pass
         return self
 
     @property
@@ -176,7 +182,8 @@ def _watch_parent(parent: int, deadline: float) -> None:
 
 
 def _main(argv: list[str]) -> None:
-    target, kwargs, max_seconds, parent = argv[0], json.loads(argv[1]), float(argv[2]), int(argv[3])
+    target, max_seconds, parent = argv[0], float(argv[1]), int(argv[2])
+    kwargs = json.loads(sys.stdin.read() or "{}")
     threading.Thread(target=_watch_parent, args=(parent, time.monotonic() + max_seconds), daemon=True).start()
     module, func = target.split(":")
     getattr(importlib.import_module(module), func)(**kwargs)

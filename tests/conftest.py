@@ -118,3 +118,25 @@ def rerun_all(tb) -> None:
     for index, cell in enumerate(tb.cells):
         if cell.cell_type == "code":
             tb.execute_cell(index)
+
+
+@pytest.fixture(scope="session")
+def scratch_course(lab, tmp_path_factory):
+    """A second, throwaway course (its own ``COURSE_DIR`` with its own Redis and Kafka, the broker
+    jars shared) for tests that kill a server or change a server-wide setting. Notebooks find it
+    with ``env={"COURSE_DIR": str(scratch_course.home)}``, through its state files."""
+    from helpers.services import Lab
+    from helpers.services.process import free_port
+
+    home = tmp_path_factory.mktemp("scratch-course")
+    (home / "kafka").mkdir()
+    (home / "kafka" / "libs").symlink_to(lab.kafka.libs)
+    kafka_port = free_port(29092)
+    while free_port(kafka_port + 1) != kafka_port + 1:  # the broker port and its controller port
+        kafka_port = free_port(kafka_port + 2)
+    # ports away from the ranges the course and its tests pick by default: a killed server's port
+    # must still be free when the test restarts it
+    scratch = Lab(home, redis_port=free_port(26379), kafka_port=kafka_port, log=lambda *_: None)
+    scratch.up()
+    yield scratch
+    scratch.down()

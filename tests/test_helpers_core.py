@@ -64,7 +64,8 @@ def test_check_results_and_decorator():
 
     assert stub_check().status == checks.NOT_ATTEMPTED
     assert broken_check().status == checks.NOT_YET and "KeyError" in broken_check().message
-    assert "✅" in str(checks.passed("ok")) and "hint: h" in str(checks.not_yet("no", "h"))
+    assert str(checks.passed("ok")) == "[PASS] ok" and "hint: h" in str(checks.not_yet("no", "h"))
+    assert "[NOT YET]" in str(checks.not_yet("no")) and "✅" not in checks.passed("ok")._repr_html_()
 
 
 def test_process_worker_is_really_killed(r):

@@ -12,7 +12,7 @@ import secrets
 
 from .. import pubsub
 from ..clients import redis_client
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, not_yet, passed
 
 
 def _received_with_gaps(r, channel: str) -> tuple[list[int], list[int]]:
@@ -47,7 +47,7 @@ def gap_detector(find_gaps, r, ns) -> CheckResult:
     received, away = _received_with_gaps(r, channel)
     if sorted(set(received) | set(away)) != list(range(len(received) + len(away))):
         return not_yet("The check's own subscriber lost messages it should have received; run it again.")
-    got = find_gaps(list(received))  # the stub raises NotImplementedError -> "not attempted"
+    got = call(find_gaps, list(received))  # the stub raises NotImplementedError -> "not attempted"
     if got is None:
         return not_yet("find_gaps returned None.", "return the list of missing sequence numbers")
     got = [int(x) for x in got]
@@ -61,7 +61,7 @@ def gap_detector(find_gaps, r, ns) -> CheckResult:
                        f"{len(extra)} numbers that were not gaps.",
                        "walk the received numbers in order; every jump from a to b (b > a + 1) "
                        "means a+1 .. b-1 were lost")
-    no_gap = find_gaps(list(range(received[0], received[0] + 10)))
+    no_gap = call(find_gaps, list(range(received[0], received[0] + 10)))
     if list(no_gap or []) != []:
         return not_yet(f"For 10 consecutive numbers find_gaps returned {list(no_gap)}; expected [].",
                        "only report numbers strictly between received ones")
@@ -85,7 +85,7 @@ def pattern_subscription(subscribe, ns) -> CheckResult:
     p = redis_client().pubsub(ignore_subscribe_messages=True)
     publisher = redis_client()
     try:
-        subscribe(p, ns.prefix)  # the stub raises NotImplementedError -> "not attempted"
+        call(subscribe, p, ns.prefix)  # the stub raises NotImplementedError -> "not attempted"
         if not p.subscribed and not (p.patterns or p.channels):
             return not_yet("After your function ran, the PubSub object is not subscribed to anything.",
                            "call p.psubscribe(pattern) inside the function")

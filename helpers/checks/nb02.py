@@ -12,7 +12,7 @@ import secrets
 import time
 from collections import Counter
 
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, learner_redis, not_yet, passed
 
 
 def _drop(r, prefix: str) -> None:
@@ -41,8 +41,9 @@ def reaper(reap, r, ns, max_age: float = 5.0) -> CheckResult:
     r.lpush(processing, *held)
     r.hset(claimed, mapping={**{j: now - 60 - random.random() * 60 for j in stale}, **{j: now for j in fresh}})
     try:
-        reap(r, processing, queue, claimed, max_age)  # the stub raises NotImplementedError
-        reap(r, processing, queue, claimed, max_age)
+        mine = learner_redis(r)
+        first = call(reap, mine, processing, queue, claimed, max_age)  # the stub: NotImplementedError
+        second = call(reap, mine, processing, queue, claimed, max_age)
         in_queue, in_processing = Counter(r.lrange(queue, 0, -1)), set(r.lrange(processing, 0, -1))
     finally:
         _drop(r, prefix)
@@ -65,6 +66,14 @@ def reaper(reap, r, ns, max_age: float = 5.0) -> CheckResult:
     if waiting not in in_queue:
         return not_yet("the job that was already waiting on the queue disappeared.",
                        "add to the queue (RPUSH/LPUSH); never DEL or overwrite it")
+    returned = first if isinstance(first, (list, tuple, set)) else None
+    if returned is None or sorted(returned) != sorted(stale):
+        return not_yet(f"The right jobs went back on the queue, but the first pass returned {first!r}; "
+                       f"expected the {len(stale)} re-queued job ids {sorted(stale)}.",
+                       "collect each job you re-queue in a list and return it")
+    if second:
+        return not_yet(f"The second pass re-queued nothing, but returned {second!r}.",
+                       "return only the jobs this pass re-queued")
     return passed(f"Your reaper put the {len(stale)} stale jobs back on the queue, left the {len(fresh)} "
                   "fresh ones with their worker, kept the waiting job, and a second pass re-queued nothing.")
 
@@ -86,8 +95,9 @@ def idempotent(handle, r, ns) -> CheckResult:
     truth, naive = sum(j["amount"] for j in jobs), sum(j["amount"] for j in deliveries)
     r.lpush(deliveries_key, *[json.dumps(j) for j in deliveries])
     try:
+        mine = learner_redis(r)
         for _ in range(len(deliveries)):
-            handle(r, json.loads(r.rpop(deliveries_key)), balance, processed)  # stub: NotImplementedError
+            call(handle, mine, json.loads(r.rpop(deliveries_key)), balance, processed)  # stub: NotImplementedError
         got = int(r.get(balance) or 0)
     finally:
         _drop(r, prefix)

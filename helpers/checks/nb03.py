@@ -8,7 +8,7 @@ import time
 
 from .. import streams
 from ..workers import ProcessWorker
-from . import CheckResult, check, not_attempted, not_yet, passed
+from . import CheckResult, call, check, learner_redis, not_attempted, not_yet, passed
 
 
 def _delete(r, ns, name: str) -> None:
@@ -47,7 +47,7 @@ def drain(drain_pending, r, redis_url: str, ns, entries: int = 150, min_idle_ms:
         if code != -9 or len(held) != entries or before != held:
             return not_yet("The check could not set up its dead consumer (try again).")
         time.sleep(min_idle_ms / 1000 + 0.05)
-        returned = drain_pending(r, stream, group, rescuer, min_idle_ms)
+        returned = call(drain_pending, learner_redis(r), stream, group, rescuer, min_idle_ms)
         left = r.xpending(stream, group)["pending"]
         returned = list(returned or [])
         if left:
@@ -89,7 +89,7 @@ def dead_letter_policy(dead_letter, r, ns, max_deliveries: int = 3) -> CheckResu
             r.xclaim(stream, group, consumer, 0, chosen)                  # each claim: +1 delivery
         before = {p["message_id"]: p["times_delivered"] for p in r.xpending_range(stream, group, "-", "+", 20)}
         expected = sorted(i for i, n in before.items() if n >= max_deliveries)
-        returned = dead_letter(r, stream, group, dlq, max_deliveries)
+        returned = call(dead_letter, learner_redis(r), stream, group, dlq, max_deliveries)
         after = {p["message_id"]: p["times_delivered"] for p in r.xpending_range(stream, group, "-", "+", 20)}
         if r.exists(dlq) and r.type(dlq) != "stream":
             return not_yet(f"The dead-letter key is a {r.type(dlq)}, not a stream.", "XADD to the dlq stream")
@@ -116,9 +116,10 @@ def dead_letter_policy(dead_letter, r, ns, max_deliveries: int = 3) -> CheckResu
             return not_yet("The entries below the limit changed: their pending list or delivery counts "
                            f"went from {keep} to {after}.",
                            "read with XPENDING/XRANGE: XCLAIM or XAUTOCLAIM counts as another delivery")
-        if returned is not None and sorted(returned) != expected:
-            return not_yet(f"The right entries moved, but the function returned {returned}.",
-                           "return the list of ids you dead-lettered")
+        if not isinstance(returned, (list, tuple, set)) or sorted(returned) != expected:
+            return not_yet(f"The right entries moved, but the function returned {returned!r}; expected the "
+                           f"list of the {len(expected)} ids it dead-lettered.",
+                           "collect the ids you dead-letter in a list and return it")
         return passed(f"{len(expected)} entries delivered >= {max_deliveries} times moved to the dead-letter "
                       f"stream and were acknowledged; {len(keep)} others stay pending, untouched.")
     finally:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 import secrets
 from collections import Counter
+from contextlib import suppress
 
 from kafka.admin import OffsetSpec
 
 from .. import groups
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, not_yet, passed
 
 
 @check
@@ -30,7 +31,7 @@ def rebuild_counts(rebuild, admin, producer, ns, n: int = 200) -> CheckResult:
                for i, k in enumerate(truth.elements())]
     for f in futures:
         f.get(timeout=10)
-    got = rebuild(topic)  # the stub raises NotImplementedError -> "not attempted"
+    got = call(rebuild, topic)  # the stub raises NotImplementedError -> "not attempted"
     if not isinstance(got, dict):
         return not_yet(f"rebuild_counts returned a {type(got).__name__}, not a dict of key -> count.",
                        "return dict(counter) at the end")
@@ -48,26 +49,38 @@ def rebuild_counts(rebuild, admin, producer, ns, n: int = 200) -> CheckResult:
 
 @check
 def start_group_at(start, admin, topic: str, group: str, ts_ms: int, truth) -> CheckResult:
-    """``start(topic, group, ts_ms) -> consumer`` must make group ``group`` read exactly the records at/after ts_ms.
+    """``start(topic, group, ts_ms) -> consumer`` must make a new group read exactly the records at/after ts_ms.
+
+    Each attempt uses a fresh group (``group`` plus a random suffix), so the offsets a failed attempt
+    committed cannot decide the next one; the attempt's group is deleted afterwards.
 
     ``truth`` holds the producer's RecordMetadata (partition, offset, timestamp) for every record.
     The check reads with the returned consumer up to the end offsets, commits, then compares the
     (partition, offset) pairs read with the records whose timestamp is >= ``ts_ms`` that are still
     retained, and verifies the group's committed offsets reached the end of every partition.
     """
-    consumer = start(topic, group, ts_ms)  # the stub raises NotImplementedError -> "not attempted"
-    if consumer is None:
-        return not_yet("start_group_at returned None.", "return the KafkaConsumer you created")
-    if consumer.config.get("group_id") != group:
-        consumer.close()
-        return not_yet(f"the consumer's group_id is {consumer.config.get('group_id')!r}, not {group!r}.",
-                       "pass group_id=group_id when you create the consumer")
-    end = groups.offsets(admin, topic)
+    group = f"{group}-{secrets.token_hex(2)}"
+    consumer = call(start, topic, group, ts_ms)  # the stub raises NotImplementedError -> "not attempted"
     try:
+        if consumer is None:
+            return not_yet("start_group_at returned None.", "return the KafkaConsumer you created")
+        if consumer.config.get("group_id") != group:
+            return not_yet(f"the consumer's group_id is {consumer.config.get('group_id')!r}, not the group "
+                           f"it was given ({group!r}).", "pass group_id=group_id when you create the consumer")
+        end = groups.offsets(admin, topic)
         records = groups.drain_group(consumer, end, timeout=20)
         consumer.commit()
     finally:
-        consumer.close()
+        if consumer is not None and hasattr(consumer, "close"):
+            consumer.close()
+    try:
+        return _judge(admin, topic, group, ts_ms, truth, records, end)
+    finally:
+        with suppress(Exception):  # an empty group of this attempt: nothing else refers to it
+            admin.delete_groups([group])
+
+
+def _judge(admin, topic: str, group: str, ts_ms: int, truth, records, end) -> CheckResult:
     log_start = groups.offsets(admin, topic, spec=OffsetSpec.EARLIEST)
     expected = {(m.partition, m.offset) for m in truth
                 if m.timestamp >= ts_ms and m.offset >= log_start.get(m.partition, 0)}

@@ -135,7 +135,7 @@ class KafkaBroker(ManagedProcess):
         id_file = self.home / "cluster.id"
         cluster_id = self.cluster_id or (id_file.read_text().strip() if id_file.exists() else _new_cluster_id())
         id_file.write_text(cluster_id)
-        res = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+        res = subprocess.run(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                                         "-c", str(self.home / "server.properties"), "--ignore-formatted"),
                              capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
@@ -191,6 +191,11 @@ class KafkaBroker(ManagedProcess):
 
 
 def _new_cluster_id() -> str:
+    """A random KRaft cluster id (base64 of a UUID); never one starting with '-', which the storage
+    tool's argument parser would read as an option (as Kafka's own Uuid.randomUuid avoids too)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id

@@ -5,16 +5,23 @@ the course leaves that server alone, starts its own on the next free port and re
 endpoint in ``.course/endpoints.json`` where the notebooks find it. When the learner pinned a
 port (``COURSE_REDIS_PORT`` / ``COURSE_KAFKA_PORT``) and it is taken, ``up`` stops with one
 sentence naming the port, its process and the variable to change.
+
+Concurrency: ``up`` and ``down`` hold an exclusive file lock (``.course/supervisor.lock``), so three
+``make services-up`` at once start one Redis and one Kafka, and ``up`` re-reads the state files
+under the lock. ``up`` always rewrites ``endpoints.json`` (atomically), also when all was running.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import config
-from ..errors import PortTaken
+from ..errors import PortTaken, ServiceSetupError
 from . import cluster as clusters
 from .jupyter_server import JupyterLab
 from .kafka_cluster import DEFAULT_HEAP, KafkaCluster, replication_defaults
@@ -54,14 +61,52 @@ class Lab:
         self.kafka = KafkaBroker("kafka", self.home / "kafka" / "broker", kport, controller_port=kport + 1,
                                  libs=self.home / "kafka" / "libs")
         self.jupyter = JupyterLab("jupyter", self.home / "jupyter", pinned_lab or DEFAULT_LAB_PORT)
-        for proc in (self.redis, self.kafka, self.jupyter):  # a running course server keeps the port it has
+        self._adopt_running()
+        self.extras: dict[str, ManagedProcess] = {}
+        self._locked = 0
+
+    def _adopt_running(self) -> None:
+        """A running course server keeps the port it has (read from its state file)."""
+        for proc in (self.redis, self.kafka, self.jupyter):
             st = proc._state()
             if proc.running and st.get("port"):
                 proc.port = st["port"]
                 if isinstance(proc, KafkaBroker):
                     proc.controller_port = st["port"] + 1
                     proc.voters = f"{proc.node_id}@{proc.host}:{proc.controller_port}"
-        self.extras: dict[str, ManagedProcess] = {}
+
+    @contextmanager
+    def supervisor_lock(self, timeout: float = 1900.0):
+        """Hold ``.course/supervisor.lock`` (fcntl) while starting or stopping (re-entrant per Lab)."""
+        if self._locked:
+            self._locked += 1
+            try:
+                yield
+            finally:
+                self._locked -= 1
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        path = self.home / "supervisor.lock"
+        with open(path, "a+") as fh:
+            deadline, told = time.monotonic() + timeout, False
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ServiceSetupError(f"another `up` or `down` of this course has held {path} for "
+                                                f"more than {timeout:.0f} s; wait for it to finish, or stop it.") from None
+                    if not told:
+                        self.log(f"waiting for another `up`/`down` of this course ({path}) ...")
+                        told = True
+                    time.sleep(0.2)
+            self._locked = 1
+            try:
+                yield
+            finally:
+                self._locked = 0
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # --- endpoints -------------------------------------------------------------------------
     @property
@@ -69,9 +114,11 @@ class Lab:
         return self.home / "endpoints.json"
 
     def _write_endpoints(self) -> None:
+        """Write endpoints.json atomically (a reader never sees half a file)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self.endpoints_path.write_text(json.dumps(
-            {"redis_url": self.redis.url, "kafka_bootstrap": self.kafka.bootstrap}, indent=2))
+        tmp = self.endpoints_path.with_name(f".endpoints.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"redis_url": self.redis.url, "kafka_bootstrap": self.kafka.bootstrap}, indent=2))
+        os.replace(tmp, self.endpoints_path)
 
     def _choose_port(self, service: str, proc: ManagedProcess) -> None:
         """Move off a default port held by a foreign server (never touch that server)."""
@@ -100,32 +147,38 @@ class Lab:
         return (os.environ.get(var) or None) if var else None
 
     def up(self, services: tuple[str, ...] = ("redis", "kafka")) -> dict[str, dict]:
-        """Start what is not running (idempotent). Returns per-service state and ready time."""
+        """Start what is not running (idempotent, serialised with other ``up``/``down``). Returns
+        per-service state and ready time; endpoints.json is rewritten every time."""
         report = {}
-        for service in services:
-            proc: ManagedProcess = getattr(self, service)
-            external = self._external(service)
-            if external:
-                report[service] = {"state": "external", "address": external, "seconds": 0.0}
-                continue
-            if proc.running:
-                report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
-                continue
-            self._choose_port(service, proc)
-            seconds = proc.start()
-            report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
-            if service != "jupyter":
+        with self.supervisor_lock():
+            self._adopt_running()  # another `up` may have started something while we waited
+            for service in services:
+                proc: ManagedProcess = getattr(self, service)
+                external = self._external(service)
+                if external:
+                    report[service] = {"state": "external", "address": config.mask_url(external), "seconds": 0.0}
+                    continue
+                if proc.running:
+                    report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
+                    continue
+                self._choose_port(service, proc)
+                seconds = proc.start()
+                report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
+                if service != "jupyter":
+                    self._write_endpoints()
+            if any(s != "jupyter" and not self._external(s) for s in services):
                 self._write_endpoints()
         return report
 
     def down(self) -> dict[str, int | None]:
-        """Stop what the course started (extras included), and nothing else."""
+        """Stop what the course started (extras included), and nothing else (serialised with ``up``)."""
         stopped = {}
-        for found in self._clusters_from_disk().values():  # all nodes of a cluster at once
-            stopped.update(found.stop())
-        for name, proc in {"jupyter": self.jupyter, **self._extra_from_disk(), **self.extras, "kafka": self.kafka,
-                                 "redis": self.redis}.items():
-            stopped[name] = proc.stop()
+        with self.supervisor_lock():
+            for found in self._clusters_from_disk().values():  # all nodes of a cluster at once
+                stopped.update(found.stop())
+            for name, proc in {"jupyter": self.jupyter, **self._extra_from_disk(), **self.extras,
+                               "kafka": self.kafka, "redis": self.redis}.items():
+                stopped[name] = proc.stop()
         return stopped
 
     def status(self) -> list[dict]:
@@ -138,7 +191,7 @@ class Lab:
             external = self._external(name)
             pid = proc.pid
             state = "external" if external else ("running" if pid else "stopped")
-            address = external or f"{proc.host}:{proc.port}"
+            address = config.mask_url(external) if external else f"{proc.host}:{proc.port}"
             rows.append({"service": name, "pid": pid or "-", "address": address,
                          "version": proc.version(), "state": state, "data dir": str(proc.home)})
         return rows

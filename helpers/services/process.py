@@ -148,6 +148,9 @@ class ManagedProcess:
             return 0.0
         self.check_ports()
         self.home.mkdir(parents=True, exist_ok=True)
+        from .. import watchdog
+
+        watchdog.expect_up(self.host, self.port)
         t0 = time.monotonic()
         with open(self.stdout_path, "ab") as out:
             self._popen = subprocess.Popen(
@@ -179,6 +182,10 @@ class ManagedProcess:
     def signal(self, sig: int) -> int | None:
         pid = self.pid
         if pid is not None:
+            if sig in (signal.SIGKILL, signal.SIGTERM):  # on purpose: no "server went away" alarm
+                from .. import watchdog
+
+                watchdog.expect_down(self.host, self.port)
             os.kill(pid, sig)
         return pid
 

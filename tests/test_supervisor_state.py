@@ -1,0 +1,107 @@
+"""Issue 7, the supervisor's state on disk: endpoints.json and concurrent up/down.
+
+- A missing or corrupt ``.course/endpoints.json`` while the course's Redis runs on a moved port
+  (the default port held by a server the course did not start): the helpers still find the
+  course's server, from its state file; ``up`` rewrites the file even when all is running.
+- Three ``python -m helpers.services up`` at once on a fresh course: one Redis and one Kafka;
+  ``down`` then leaves none.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import psutil
+import pytest
+from test_services import foreign_redis  # noqa: F401  (a redis-server the course did not start)
+
+from helpers import clients, config
+from helpers.errors import ServiceUnavailable
+from helpers.services import Lab
+from helpers.services import lab as lab_module
+
+ROOT = config.PROJECT_ROOT
+
+
+def test_endpoints_come_from_the_course_state_when_the_file_is_lost(tmp_path, foreign_redis, monkeypatch):  # noqa: F811
+    port, proc, foreign = foreign_redis
+    home = tmp_path / "course"
+    monkeypatch.setenv("COURSE_DIR", str(home))
+    for var in ("REDIS_URL", "COURSE_REDIS_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(lab_module, "DEFAULT_REDIS_PORT", port)
+    monkeypatch.setattr(config, "DEFAULT_REDIS_URL", f"redis://127.0.0.1:{port}/0")  # where a silent fallback lands
+    lab = Lab(home, log=lambda *_: None)
+    try:
+        lab.up(("redis",))
+        assert lab.redis.port != port
+        course_url = f"redis://127.0.0.1:{lab.redis.port}/0"
+        lab.redis.client().set("course:key", "ours")
+        endpoints = home / "endpoints.json"
+        for damage in ("missing", "corrupt"):
+            endpoints.unlink() if damage == "missing" else endpoints.write_text('{"redis_url": "redis://127.0.')
+            assert config.redis_url() == course_url, damage
+            assert clients.require_redis().get("course:key") == "ours", damage  # the course's server, not the foreign one
+            report = Lab(home, log=lambda *_: None).up(("redis",))  # everything already runs ...
+            assert report["redis"]["state"] == "already running"
+            assert json.loads(endpoints.read_text())["redis_url"] == course_url  # ... and up rewrote it
+        state = home / "redis" / "redis.state.json"
+        saved = state.read_text()
+        state.write_text("{garbage")
+        with pytest.raises(ServiceUnavailable, match="state file .* `make services-up`"):
+            config.redis_url()
+        state.write_text(saved)
+    finally:
+        lab.down()
+    assert foreign.get("foreign:key") == "keep me" and proc.poll() is None
+
+
+def course_processes(home) -> dict[str, list[int]]:
+    """pids of the redis-servers and Kafka brokers started for the course under ``home``."""
+    found = {"redis": [], "kafka": []}
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            cmd = " ".join(p.info["cmdline"] or [])
+            if "redis-server" in (p.info["name"] or "") and p.cwd() == str(home / "redis"):
+                found["redis"].append(p.pid)
+            elif "kafka.Kafka" in cmd and str(home) in cmd:
+                found["kafka"].append(p.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_three_concurrent_ups_start_one_of_each_and_down_stops_them(tmp_path, lab):
+    home = tmp_path / "course"
+    (home / "kafka").mkdir(parents=True)
+    (home / "kafka" / "libs").symlink_to(lab.kafka.libs)  # the broker jars, already resolved
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP", "COURSE_REDIS_PORT", "COURSE_KAFKA_PORT")}
+    env["COURSE_DIR"] = str(home)
+
+    def cli(*args):
+        return subprocess.Popen([sys.executable, "-m", "helpers.services", *args], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    try:
+        ups = [cli("up") for _ in range(3)]
+        outs = [p.communicate(timeout=300)[0] for p in ups]
+        assert [p.returncode for p in ups] == [0, 0, 0], outs
+        running = course_processes(home)
+        assert {k: len(v) for k, v in running.items()} == {"redis": 1, "kafka": 1}, (running, outs)
+        text = "\n".join(outs)
+        assert text.count("redis    started") == 1 and text.count("kafka    started") == 1, text
+        assert text.count("already running") == 4, text
+        called_foreign = {int(pid) for pid in re.findall(r"taken by pid (\d+)", text)}
+        assert not called_foreign & set(sum(running.values(), [])), text  # the course's own server is not "foreign"
+        recorded = json.loads((home / "endpoints.json").read_text())
+        assert recorded["kafka_bootstrap"].endswith(f":{Lab(home).kafka.port}")
+
+        down = cli("down")
+        assert down.wait(120) == 0, down.stdout.read()
+        assert course_processes(home) == {"redis": [], "kafka": []}
+    finally:
+        for pid in sum(course_processes(home).values(), []):
+            psutil.Process(pid).kill()
