@@ -198,6 +198,22 @@ def test_rerun_control_runs_again_with_another_rate(nb):
         assert values == sorted(values), row
 
 
+def test_checks_stop_a_function_that_never_returns(nb):
+    """The course's check harness (helpers.checks.call) holds for notebook 06's checks too: a learner's
+    function that never returns ends as TIME LIMIT and the kernel stays usable."""
+    nb.inject("import os as _os\nimport time\n_os.environ['COURSE_CHECK_TIMEOUT'] = '1'\n"
+              "def add_pipelined(r, stream, payloads, depth):\n    while True:\n        time.sleep(1)\n"
+              "def producer_config():\n    while True:\n        time.sleep(1)\n", pop=True)
+    try:
+        for name in ("pipelined", "batching"):
+            nb.execute_cell(f"check-{name}")
+            assert nb.value(f"check_{name}.status") == "time-limit", nb.value(f"str(check_{name})")
+    finally:
+        nb.inject("_os.environ.pop('COURSE_CHECK_TIMEOUT', None)", pop=True)
+    assert nb.value("sum(range(5))") == 10
+    assert nb.value("[t.name for t in __import__('threading').enumerate() if t.name.startswith('streamslab-check')]") == []
+
+
 def test_a_failing_cell_still_stops_what_it_started(nb):
     # the JIT cell fails half-way (after the broker started): its finally stops the broker
     nb.inject("_real_check = bench.jit_check\n"

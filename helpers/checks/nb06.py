@@ -1,5 +1,6 @@
 """Notebook 06's exercise checks: each runs the learner's code against the real Redis / Kafka and
-judges what the client and the server did (round trips counted, produce requests counted)."""
+judges what the client and the server did (round trips counted, produce requests counted). The
+learner's functions run only through :func:`helpers.checks.call` (time limit, clients closed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import math
 import time
 
-from . import CheckResult, check, not_yet, passed
+from . import CheckResult, call, check, learner_redis, not_yet, passed
 
 
 class CountingRedis:
@@ -47,9 +48,9 @@ def pipelined(add_pipelined, r, ns, n: int = 2000) -> CheckResult:
         for depth in (1, 64):
             stream = ns.key(f"check-pipelined-{depth}")
             r.delete(stream)
-            client = CountingRedis(r)
+            client = CountingRedis(learner_redis(r))      # its own connection, closed by call()
             t = time.perf_counter()
-            add_pipelined(client, stream, payloads, depth)
+            call(add_pipelined, client, stream, payloads, depth)   # the stub: NotImplementedError
             timings[depth] = time.perf_counter() - t
             stored = [fields.get("p") for _, fields in r.xrange(stream)]
             if stored != payloads:
@@ -80,7 +81,10 @@ def batching(producer_config, admin, ns, rate: int = 1000, n: int = 600, min_bat
 
     from .. import config, measure
 
-    conf = dict(producer_config())
+    conf = call(producer_config)                                # the stub: NotImplementedError
+    if not isinstance(conf, dict):
+        return not_yet(f"producer_config returned {conf!r}, not a dict of settings.",
+                       "return {'acks': ..., 'linger.ms': ...}")
     if str(conf.get("acks", conf.get("request.required.acks", "all"))) not in ("all", "-1"):
         return not_yet(f"acks={conf.get('acks')!r} gives up durability for speed.", "keep acks='all'")
     topic = ns.topic(f"check-batching-{int(time.time() * 1000)}")
