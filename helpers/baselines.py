@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -27,7 +28,8 @@ from .errors import ServiceSetupError
 from .services.kafka_server import KafkaBroker
 from .services.process import port_open
 
-BENCH_BROKER = "kafka-bench"
+BENCH_BROKER = "kafka-bench"   # .course/extra/kafka-bench-<run id>/: found by `make services-down`
+OWNER_FILE = "owner.json"
 
 
 def _checked(res: cli.Result, what: str, timeout: float) -> str:
@@ -136,15 +138,18 @@ class FullJitBroker(KafkaBroker):
 
     It runs under ``timeout`` (``max_seconds``), so even a kernel that dies without cleanup leaves
     it running for at most that long; :meth:`stop` also ends the JVM child if the wrapper went first.
-    ``make services-down`` finds it from its state file (``.course/extra/kafka-bench/``) and stops it
+    ``make services-down`` finds it from its state file (``.course/extra/kafka-bench-<run id>/``) and stops it
     from another process: SIGTERM to the wrapper, which passes it on to the JVM (and SIGKILLs it 10 s
     later if it is still there); the process that started it reaps the wrapper in a thread, so it
     never lingers as a zombie that the other process would wait for.
     """
 
     max_seconds: int = 1800
+    owner: dict = field(default_factory=dict)   # the run it belongs to: learner, notebook, run_id
 
     def start(self, env: dict | None = None) -> float:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / OWNER_FILE).write_text(json.dumps(self.owner))
         seconds = super().start(env)
         if self._popen is not None:
             threading.Thread(target=self._popen.wait, name=f"reap {self.name}", daemon=True).start()
@@ -181,10 +186,14 @@ def _free_pair(start: int) -> int:
     return port
 
 
-def bench_broker(max_seconds: int = 1800) -> FullJitBroker:
-    """The full-JIT broker's handle (home ``.course/extra/kafka-bench``); not started."""
-    home = config.course_dir() / "extra" / BENCH_BROKER
-    broker = FullJitBroker(BENCH_BROKER, home, 0, libs=cli.libs_dir(), max_seconds=max_seconds)
+def bench_broker(ns: config.Namespace, max_seconds: int = 1800) -> FullJitBroker:
+    """Run ``ns``'s full-JIT broker handle (home ``.course/extra/kafka-bench-<run id>/``); not started.
+
+    One per run, like the run's keys and topics: a second live run of notebook 06 (the learner's
+    kernel while ``make test`` runs it) or ``make bench`` gets its own and never stops this one."""
+    name = f"{BENCH_BROKER}-{ns.run_id}"
+    broker = FullJitBroker(name, config.course_dir() / "extra" / name, 0, libs=cli.libs_dir(), max_seconds=max_seconds)
+    broker.owner = {"learner": ns.learner, "notebook": ns.notebook, "run_id": ns.run_id}
     state = broker._state()
     if broker.running and state.get("port"):
         broker.port = state["port"]
@@ -195,12 +204,34 @@ def bench_broker(max_seconds: int = 1800) -> FullJitBroker:
     return broker
 
 
-def stop_bench_broker() -> int | None:
-    """Stop a full-JIT broker left by this or an earlier run (a crashed kernel) and delete its data
-    (only the throwaway broker's own log dir: each throughput run writes hundreds of MB there).
-    Returns the pid it stopped, or None."""
-    broker = bench_broker()
+def _stop_and_remove(broker: KafkaBroker) -> int | None:
+    """Stop ``broker`` and delete its home (data, logs, state: each throughput run writes hundreds of MB)."""
     pid = broker.stop() if broker.running else None
-    if not broker.running and broker.data_dir.exists():
-        shutil.rmtree(broker.data_dir, ignore_errors=True)
+    if not broker.running:
+        shutil.rmtree(broker.home, ignore_errors=True)
     return pid
+
+
+def stop_bench_broker(ns: config.Namespace) -> int | None:
+    """Stop run ``ns``'s full-JIT broker and delete its home. Returns the pid it stopped, or None."""
+    return _stop_and_remove(bench_broker(ns))
+
+
+def stop_dead_bench_brokers(r) -> dict[str, int | None]:
+    """Stop and delete the full-JIT brokers of runs that are no longer live (a crashed or closed kernel,
+    an interrupted ``make bench``), never one of a live run; ``r`` reads the live runs
+    (:mod:`helpers.runs`). Returns ``{name: pid stopped or None}``."""
+    from . import runs
+
+    stopped = {}
+    for home in sorted((config.course_dir() / "extra").glob(f"{BENCH_BROKER}-*")):
+        try:
+            owner = json.loads((home / OWNER_FILE).read_text())
+            ns = config.Namespace(owner["notebook"], owner["run_id"], who=owner["learner"])
+        except (OSError, ValueError, KeyError):
+            continue                                # no owner recorded: not a broker this module started
+        live = runs.live_runs(r, ns)
+        if live is None or ns.run_id in live:
+            continue                                # alive, or liveness unknown: leave it
+        stopped[home.name] = _stop_and_remove(bench_broker(ns))
+    return stopped

@@ -107,7 +107,7 @@ def test_jit_measured_and_bench_broker_not_left_running(nb):
     assert set(jit["runs"]) == {"course broker (C1 only)", "full-JIT broker"}
     assert all(len(v) >= 1 and min(v) > 0 for v in jit["runs"].values())
     assert jit["caps"] == (jit["ratio"] >= 1.15), jit
-    assert nb.value("baselines.bench_broker().running") is jit["caps"], jit
+    assert nb.value("baselines.bench_broker(ns).running") is jit["caps"], jit
     assert nb.value("KAFKA_BENCH == (full_jit.bootstrap if jit['caps'] else KAFKA)") is True
 
 
@@ -224,7 +224,7 @@ def test_a_failing_cell_still_stops_what_it_started(nb):
             nb.execute_cell("exp-jit")
     finally:
         nb.inject("bench.jit_check = _real_check", pop=True)
-    assert nb.value("full_jit.pid is None") is True and nb.value("baselines.bench_broker().running") is False
+    assert nb.value("full_jit.pid is None") is True and nb.value("baselines.bench_broker(ns).running") is False
     # an open-loop run whose sender fails: the receiver thread is stopped and both ends closed
     nb.inject("""
 class _Failing(latency.RedisList):
@@ -252,8 +252,8 @@ def test_cleanup_then_setup_and_open_loop_again(nb, r, kafka_admin):
     nb.execute_cell("cleanup")
     assert list(r.scan_iter(match=prefix + "*")) == []
     assert not [t for t in kafka_admin.list_topics() if t.startswith(kafka_prefix)]
-    assert nb.value("baselines.bench_broker().running") is False
-    assert nb.value("baselines.bench_broker().data_dir.exists()") is False   # its hundreds of MB are gone too
+    assert nb.value("baselines.bench_broker(ns).running") is False
+    assert nb.value("baselines.bench_broker(ns).home.exists()") is False   # its hundreds of MB are gone too
     for tag in ("setup", "exp-open-loop", "exp-open-loop-verdict", "exercise-pipelined", "check-pipelined", "cleanup"):
         nb.execute_cell(tag)
     assert nb.value("ns.prefix") != first
@@ -285,30 +285,38 @@ def test_bench_rejects_unknown_section():
     assert res.returncode != 0 and "unknown sections" in res.stderr
 
 
-def test_services_down_from_a_new_process_stops_the_bench_broker(tmp_path, lab, monkeypatch):
-    """`make services-down` (python -m helpers.services down, a new process) finds the full-JIT broker
-    from its state file and stops it and its JVM; `status` lists it while it runs."""
-    from helpers import baselines
+def test_bench_brokers_of_live_runs_are_kept_and_services_down_stops_them(tmp_path, lab, r, monkeypatch):
+    """A full-JIT broker belongs to one run: another run's setup (stop_dead_bench_brokers) leaves it alone
+    while its run is live and removes it once the run is dead; `make services-down` (python -m
+    helpers.services down, a new process) finds it from its state file and stops it and its JVM;
+    `status` lists it while it runs."""
+    from helpers import baselines, config, runs
 
     home = tmp_path / "course"
     (home / "kafka").mkdir(parents=True)
     (home / "kafka" / "libs").symlink_to(lab.kafka.libs)         # the session's jars, no second download
     monkeypatch.setenv("COURSE_DIR", str(home))
-    broker = baselines.bench_broker(max_seconds=300)
+    owner = config.Namespace("nb06", who="pytest-bench-owner")
+    r.set(runs.live_key(owner), "{}", px=300_000)                 # the owner run is live
+    broker = baselines.bench_broker(owner, max_seconds=300)
     try:
         broker.start()
         pid = broker.pid
-        wrapper = psutil.Process(pid)
-        jvm = [p for p in wrapper.children(recursive=True) if p.name() == "java"]
+        jvm = [p for p in psutil.Process(pid).children(recursive=True) if p.name() == "java"]
         assert len(jvm) == 1 and "-XX:TieredStopAtLevel=1" not in jvm[0].cmdline()   # the full-JIT JVM
+        assert baselines.stop_dead_bench_brokers(r) == {} and broker.running         # a live run's: kept
         status = services_cli(home, "status")
-        row = next(line for line in status.stdout.splitlines() if line.startswith(baselines.BENCH_BROKER))
+        row = next(line for line in status.stdout.splitlines() if line.startswith(broker.name))
         assert str(pid) in row and "running" in row and f":{broker.port}" in row, status.stdout
         t0 = time.monotonic()
         down = services_cli(home, "down")
         took = time.monotonic() - t0
-        assert down.returncode == 0 and f"{baselines.BENCH_BROKER} stopped (pid {pid})" in down.stdout, down
+        assert down.returncode == 0 and f"{broker.name} stopped (pid {pid})" in down.stdout, down
         assert not broker.running and not jvm[0].is_running() and processes_under(home) == []
         assert took < 20, f"down took {took:.0f} s"   # a zombie wrapper made it wait 20 s + 10 s (its timeouts)
+        assert broker.home.exists()                                # stopped, its run still live: home kept
+        r.delete(runs.live_key(owner))                             # the owner run ends
+        assert baselines.stop_dead_bench_brokers(r) == {broker.name: None} and not broker.home.exists()
     finally:
+        r.delete(runs.live_key(owner))
         broker.stop()

@@ -53,14 +53,15 @@ def versions() -> dict:
 
 
 def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
-    from helpers import baselines, bench, clients, config
+    from helpers import baselines, bench, clients, config, runs
 
     size = (lambda full, q: q) if quick else (lambda full, q: full)
     r, admin = clients.require_redis(), clients.require_kafka()
     ns = config.Namespace("bench", who="bench")
+    runs.register(ns)                  # live while this runs: another bench's cleanup leaves its names alone
     clients.cleanup_redis(r, ns, previous_runs=True)
     clients.cleanup_kafka(admin, ns, previous_runs=True)
-    baselines.stop_bench_broker()
+    baselines.stop_dead_bench_brokers(r)
     rows, notes = [], {}
     kafka = config.kafka_bootstrap()
     try:
@@ -72,7 +73,7 @@ def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
             rows += bench.redis_rates(ns, size(200_000, 5_000))
         if "jit" in sections:
             log("Kafka: course broker (C1 only) vs a full-JIT broker, ProducerPerformance ...")
-            broker = baselines.bench_broker(max_seconds=900)
+            broker = baselines.bench_broker(ns, max_seconds=900)
             broker.start()
             jit = bench.jit_check(ns, admin, broker, size(1_000_000, 30_000), rounds=size(3, 1), warmup=not quick)
             notes["jit"] = jit
@@ -83,7 +84,7 @@ def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
             if jit["caps"]:
                 kafka = broker.bootstrap
             else:
-                baselines.stop_bench_broker()
+                baselines.stop_bench_broker(ns)
         if "kafka-rates" in sections:
             log(f"Kafka producer / consumer rates beside ProducerPerformance / ConsumerPerformance ({kafka}) ...")
             rows += bench.kafka_rates(ns, admin, size(2_000_000, 50_000), size(1_000_000, 50_000),
@@ -92,7 +93,7 @@ def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
             log("Kafka end-to-end one at a time beside EndToEndLatency ...")
             rows += bench.kafka_e2e(ns, admin, size(5_000, 300), bootstrap=kafka)
     finally:
-        baselines.stop_bench_broker()
+        baselines.stop_bench_broker(ns)
         clients.cleanup_redis(r, ns, previous_runs=True)
         clients.cleanup_kafka(admin, ns, previous_runs=True)
     return rows, notes
