@@ -62,15 +62,24 @@ def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
     clients.cleanup_redis(r, ns, previous_runs=True)
     clients.cleanup_kafka(admin, ns, previous_runs=True)
     baselines.stop_dead_bench_brokers(r)
-    rows, notes = [], {}
+    rows, notes = [], {"seconds": {}}
     kafka = config.kafka_bootstrap()
+    started = [time.monotonic()]
+
+    def lap(section: str) -> None:                     # seconds per section, in results.md
+        now = time.monotonic()
+        notes["seconds"][section] = round(now - started[0])
+        started[0] = now
+        log(f"  {section}: {notes['seconds'][section]} s")
     try:
         if "redis-rtt" in sections:
             log("Redis round trips: redis-benchmark -c 1 / redis-cli --latency beside redis-py ...")
             rows += bench.redis_round_trip(size(60_000, 3_000), paced_seconds=size(3, 1), rounds=size(3, 1))
+            lap("redis-rtt")
         if "redis-rates" in sections:
             log("Redis PUBLISH / LPUSH / XADD rates beside redis-benchmark ...")
             rows += bench.redis_rates(ns, size(200_000, 5_000))
+            lap("redis-rates")
         if "jit" in sections:
             log("Kafka: course broker (C1 only) vs a full-JIT broker, ProducerPerformance ...")
             broker = baselines.bench_broker(ns, max_seconds=900)
@@ -85,13 +94,16 @@ def run(sections, quick: bool, log=print) -> tuple[list[dict], dict]:
                 kafka = broker.bootstrap
             else:
                 baselines.stop_bench_broker(ns)
+            lap("jit")
         if "kafka-rates" in sections:
             log(f"Kafka producer / consumer rates beside ProducerPerformance / ConsumerPerformance ({kafka}) ...")
             rows += bench.kafka_rates(ns, admin, size(2_000_000, 50_000), size(1_000_000, 50_000),
                                       size(100_000, 5_000), bootstrap=kafka)
+            lap("kafka-rates")
         if "kafka-e2e" in sections:
             log("Kafka end-to-end one at a time beside EndToEndLatency ...")
             rows += bench.kafka_e2e(ns, admin, size(5_000, 300), bootstrap=kafka)
+            lap("kafka-e2e")
     finally:
         baselines.stop_bench_broker(ns)
         clients.cleanup_redis(r, ns, previous_runs=True)
@@ -147,6 +159,8 @@ def write(rows, notes, out_dir: Path, seconds: float, quick: bool) -> None:
                   f"{len(jit['runs']['full-JIT broker'])} interleaved runs); "
                   + ("a cap: the Kafka rows used the full-JIT broker." if jit["caps"] else
                      "under the 15 % that would count as a cap: the Kafka rows used the course broker."), ""]
+    if notes.get("seconds"):
+        lines += ["Seconds per section: " + ", ".join(f"{k} {v}" for k, v in notes["seconds"].items()) + ".", ""]
     lines += ["## Machine", "", *[f"- {k}: {val}" for k, val in m.items()], "", "## Versions", "",
               *[f"- {k}: {val}" for k, val in v.items()], ""]
     (out_dir / "results.md").write_text("\n".join(lines))
