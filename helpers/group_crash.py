@@ -177,4 +177,10 @@ def swimlane(r, reports: dict[str, str], killed_at: dict[str, float], victim: st
         rows.append({"consumer": f"{label}: {e['member']}", "t": round(e["t"] - t0, 3), "event": e["event"],
                      "records": e.get("n", ""), "detail": detail})
     kills = {f"{label}: {victim}": round(t - t0, 3) for label, t in killed_at.items()}
+    # lanes grouped per experiment (victim above survivor); the routine marks first, so that the stall,
+    # the rebalance and the redelivery are drawn on top of them
+    lanes = [f"{label}: {who}" for label in reports for who in (victim, "survivor")]
+    routine = ("polled", "processed", "committed")
+    rows.sort(key=lambda row: (row["event"] not in routine, lanes.index(row["consumer"])
+                               if row["consumer"] in lanes else len(lanes), row["t"]))
     return rows, kills
