@@ -1,12 +1,10 @@
 """Notebook 05, section 1: who computes a group's assignment, which partitions move, how long they wait.
 
-Under Kafka's *classic* group protocol (the one kafka-python 3.0 speaks) the broker's group
-coordinator collects the members (JoinGroup), picks one of them as the group *leader*, and that
-client runs the assignor; the coordinator then hands each member its part (SyncGroup). To show this
-rather than say it, :func:`recording` wraps an assignor so that the instance in the leader records
-what it computed. :func:`member` is a member thread that logs every record it processed and every
-revoke/assign; :class:`Run` keeps one experiment's steps (a member joins or leaves) for each
-assignor and turns them into the tables and sentences the notebook shows.
+Under Kafka's *classic* group protocol (kafka-python 3.0's) the coordinator picks one member as the
+group *leader*; that client runs the assignor and the coordinator relays its result (SyncGroup).
+:func:`recording` wraps an assignor so that the leader's instance records what it computed;
+:func:`member` is a member thread that logs every record processed and every revoke/assign; a
+:class:`Run` keeps one experiment's steps per assignor for :func:`analyse` and :func:`story`.
 """
 
 from __future__ import annotations
@@ -203,6 +201,10 @@ def assignment_view(run: Run) -> pd.DataFrame:
     return df.reindex(index=list(dict.fromkeys(order)), columns=pd.MultiIndex.from_tuples(columns)).fillna("-")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def story(run: Run, table: pd.DataFrame, heartbeat_s: float) -> str:
     """The observe step in Markdown, every figure read from ``table`` (:func:`analyse`) and ``run``."""
     row = {(r["step"], r["assignor"]): r for r in table.to_dict("records")}
@@ -232,12 +234,12 @@ def story(run: Run, table: pd.DataFrame, heartbeat_s: float) -> str:
                f"({lr['which moved']}), {who}.")
     for j in joins:
         if rng(j)["revoked"] > rng(j)["moved"]:
-            out.append(f"When *{j}*, range moved {rng(j)['moved']} partitions yet revoked {rng(j)['revoked']}: "
+            out.append(f"When *{j}*, range moved {_n(rng(j)['moved'], 'partition')} yet revoked {rng(j)['revoked']}: "
                        f"in an eager rebalance every member gives up all its partitions first "
                        f"(cooperative-sticky revoked {coop(j)['revoked']}).")
     total = table.groupby("assignor").revoked.sum()
     out.append(f"With **cooperative-sticky, {cl['moved']} of {run.partitions} moved** when {leaver} left "
-               f"({cl['which moved']}); over all steps it revoked {int(total['cooperative-sticky'])} partitions, "
+               f"({cl['which moved']}); over all steps it revoked {_n(int(total['cooperative-sticky']), 'partition')}, "
                f"range {int(total['range'])}.")
     out.append(f"A moved partition waited up to {lr['max pause moved (s)']} s (range) and "
                f"{cl['max pause moved (s)']} s (cooperative-sticky) until its new owner read it; members hear "
