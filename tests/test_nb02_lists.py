@@ -166,6 +166,26 @@ def test_swimlanes_have_the_kills_and_each_lane(nb):
     assert all(redelivered[j]["t"] >= requeued_t[j] for j in (rel["victim_mid"], rel["victim_after"]))
 
 
+def test_swimlane_marks_mean_the_same_in_every_chart(nb):
+    """One event, one colour and shape in all of the notebook's swimlanes; the cross is the kill's alone."""
+    import pandas as pd
+
+    from helpers import charts
+
+    order = nb.value("EVENT_ORDER")
+    specs = [charts.swimlane(pd.DataFrame(plain(nb, f'measured["{name}"]["rows"]')), order=order).to_dict()
+             for name in ("swimlane_brpop", "swimlane_reliable")]
+    marks = {}
+    for spec in specs:
+        point = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point"
+                     and "shape" in layer["encoding"] and "field" in layer["encoding"]["shape"])
+        color, shape = point["encoding"]["color"]["scale"], point["encoding"]["shape"]["scale"]
+        assert "cross" not in shape["range"]
+        for name, c, s in zip(color["domain"], color["range"], shape["range"], strict=True):
+            assert marks.setdefault(name, (c, s)) == (c, s), name
+    assert {"popped", "done", "ready", "stopped", "requeued", "redelivered"} <= set(marks)
+
+
 def test_max_age_rerun_trades_recovery_time_for_duplicates(nb):
     rows = plain(nb, 'measured["max_age"]')
     assert [row["MAX_AGE (s)"] for row in rows] == [1.5, 0.005]
