@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, RequestLog, launch, shot
+from browser import RequestLog, shot
 from conftest import NOTEBOOKS, ROOT, notebook_path
 
 pytestmark = [pytest.mark.notebook, pytest.mark.browser]
@@ -33,17 +33,6 @@ UI_TIMEOUT = 60_000
 def git_status() -> str:
     return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
                           capture_output=True, text=True, timeout=30).stdout
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
