@@ -3,8 +3,7 @@
 JupyterLab is started as ``make lab`` starts it (same class and command line, on a free port,
 against a temporary learner workspace synced from ``notebooks/``); notebooks 00, 01 and 04 are
 opened from that workspace and run through the UI (Run > Run All Cells), a widget is clicked, and
-each notebook is saved. With ``COURSE_BROWSER_03=1`` notebook 03 runs too (its live view, swimlanes,
-a prediction and the min-idle re-run control clicked). Asserted: no error output, every chart drawn (an SVG or canvas inside each
+each notebook is saved. Asserted: no error output, every chart drawn (an SVG or canvas inside each
 chart), the prediction box and the re-run control answer clicks, no request to any host but the
 lab's own (every other request is aborted and recorded), and ``git status`` unchanged after saving.
 The ``make site`` pages are then opened from disk in the same browser with every request but
@@ -13,7 +12,6 @@ The ``make site`` pages are then opened from disk in the same browser with every
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -137,8 +135,8 @@ def saved_outputs(path: Path) -> tuple[list, int]:
 
 
 def clean_up_after_click(saved: Path, notebook: str = "nb00", kafka: bool = True) -> None:
-    """Delete what a notebook's re-run button created after its cleanup cell had run (its run's
-    namespace, read from the saved setup cell's output)."""
+    """Delete what a notebook's re-run button (00's by default) created after its cleanup cell had run
+    (its run's namespace, read from the saved setup cell's output)."""
     from helpers import clients, config
 
     nb = json.loads(saved.read_text())
@@ -234,73 +232,6 @@ def test_learner_runs_and_saves_notebooks_in_jupyterlab(learner_lab, chromium):
     assert set(after.splitlines()) ^ set(before.splitlines()) == set(), (before, after)
     for name in ("00", "01", "04"):  # the course's notebooks are untouched; the learner's copies hold outputs
         assert saved_outputs(notebook_path(name)) == ([], 0)
-
-
-@contextlib.contextmanager
-def lab_page(chromium, server, last_shot: str):
-    """A page on the lab whose requests are logged (``requests.foreign``); a last screenshot at the end."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    requests = RequestLog(f"127.0.0.1:{server.port}")
-    requests.attach(context)
-    page = context.new_page()
-    try:
-        yield page, requests
-    finally:
-        shot(page, last_shot)
-        page.close()
-        context.close()
-
-
-@pytest.mark.skipif(os.environ.get("COURSE_BROWSER_03") != "1",
-                    reason="notebook 03 through the UI costs 1.5-2 min more on a busy 2-core machine; "
-                           "COURSE_BROWSER_03=1 runs it")
-def test_notebook_03_live_view_swimlanes_and_min_idle_control(learner_lab, chromium):
-    """Notebook 03 through the UI: the live view of XPENDING per consumer, the swimlanes, a saved
-    prediction, and the min-idle re-run control answering a click with a new chart and a second row."""
-    server, ws = learner_lab
-    before, results = git_status(), Path(os.environ["COURSE_RESULTS"])
-    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-    with lab_page(chromium, server, "nb03-last-state") as (page, requests):
-        page.goto(server.url)
-        page.wait_for_selector(".jp-DirListing-item[title^='Name: 03_redis_streams.ipynb']", timeout=UI_TIMEOUT)
-        open_notebook(page, notebook_path("03").name)
-        run_all(page)
-        assert screen_problems(page) == []
-        charts, drawn = charts_on_screen(page)
-        assert charts >= 4 and drawn == charts, (charts, drawn)       # bars, 2 swimlanes, lines
-        live = page.locator(f"{panel} .jp-OutputArea-output:has-text('XPENDING per consumer, live')")
-        live.first.scroll_into_view_if_needed()
-        table = page.locator(f"{panel} .jp-OutputArea-output table:has(th:text-is('max deliveries'))")
-        assert table.count() == 1 and table.locator("tbody tr").count() == 4   # dead, fast, rescuer, slow
-        shot(page, "nb03-live-view")
-        box = page.locator(f"{panel} .jp-OutputArea-output:has-text('How many times will that entry be processed')")
-        box.locator("input[type=text]").fill("2")
-        box.locator("button:has-text('Save my prediction')").click()
-        page.wait_for_selector("text=your prediction: 2 times", timeout=UI_TIMEOUT)
-        kept = [json.loads(line) for line in results.read_text().splitlines() if '"nb03-slow-entry-runs"' in line]
-        assert kept and kept[-1]["value"] == 2 and kept[-1]["kind"] == "prediction"
-        control = page.locator(f"{panel} .jp-OutputArea-output:has(button:has-text('Run again'))")
-        control.locator(".widget-dropdown select").select_option(label="3000")
-        control.locator("button:has-text('Run again')").click()
-        page.wait_for_selector(f"{panel} >> text=/min-idle \\(ms\\) = 3000 \\(run 2/", timeout=UI_TIMEOUT)
-        page.wait_for_timeout(1000)
-        assert control.locator(".vega-embed canvas, .vega-embed svg.marks").count() == 1
-        rows = control.locator("table tbody tr")
-        assert rows.count() == 2                                        # min-idle 500 and 3000, counted
-        # min-idle, claimed from dead, claimed from slow (alive): at 500 ms the live one lost its entry
-        assert rows.nth(0).locator("td").all_inner_texts()[:3] == ["500", "3", "1"]
-        assert rows.nth(1).locator("td").all_inner_texts()[:3] == ["3000", "3", "0"]
-        control.scroll_into_view_if_needed()
-        shot(page, "nb03-min-idle-rerun")
-        page.locator(f"{panel} .jp-OutputArea-output:has-text('SIGKILLed holding')").first.scroll_into_view_if_needed()
-        shot(page, "nb03-swimlane")
-        save(page)
-        errors, _ = saved_outputs(ws / notebook_path("03").name)
-        assert errors == []
-        clean_up_after_click(ws / notebook_path("03").name, "nb03", kafka=False)   # the click ran after cleanup
-    assert requests.foreign == [], requests.foreign[:10]
-    assert set(git_status().splitlines()) ^ set(before.splitlines()) == set()
-    assert saved_outputs(notebook_path("03")) == ([], 0)
 
 
 def test_site_pages_render_their_charts_offline(lab, chromium, tmp_path):
