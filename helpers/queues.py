@@ -149,6 +149,7 @@ def drain(r, keys: list[str], total: int, timeout: float = 60, desc: str = "jobs
                 raise TimeoutError(f"{left} jobs still in {keys} after {timeout} s")
             time.sleep(0.05)
         bar.update(total - bar.n)
+        bar.refresh()                               # the final count is what a saved page shows
 
 
 def outcome(r, produced: list[str], done: str, log: str, queue: str, processing: str | None = None,
