@@ -162,7 +162,8 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
     live worker was still on them when the reaper took them back; ``ack_late_ids`` are the acks
     that found their job gone); ``killed_unfinished`` = jobs a killed worker popped but never
     finished (with BRPOP these should be exactly the lost ones); ``recovery_s`` = seconds from
-    each kill to the re-queue of the job the killed worker held.
+    each kill to the re-queue of the job the killed worker held (0 when a reaper had already taken it back
+    from the worker before the kill).
     """
     runs = {job: int(n) for job, n in r.hgetall(done).items()}
     queued = set(r.lrange(queue, 0, -1)) | (set(r.lrange(processing, 0, -1)) if processing else set())
@@ -177,12 +178,12 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
     unacked = sorted(done_by_killed - tried_ack) if processing else []
     duplicate_ids = sorted(j for j, n in runs.items() if n > 1)
     kill_t = {e["worker"]: float(e["t"]) for e in of("SIGKILL")}
-    held = {e["job"]: e["worker"] for e in of("popped", killed)}
+    held = {e["job"]: (e["worker"], float(e["t"])) for e in of("popped", killed)}
     recovery = {}
-    for e in of("requeued"):
-        w = held.get(e["job"])
-        if w in kill_t and float(e["t"]) >= kill_t[w] and e["job"] not in recovery:
-            recovery[e["job"]] = round(float(e["t"]) - kill_t[w], 3)
+    for e in of("requeued"):   # the first re-queue after the killed worker popped it (0 if already back at the kill)
+        w, popped_t = held.get(e["job"], (None, 0.0))
+        if w in kill_t and float(e["t"]) >= popped_t and e["job"] not in recovery:
+            recovery[e["job"]] = round(max(0.0, float(e["t"]) - kill_t[w]), 3)
     lost = set(produced) - set(runs) - queued
     return {
         "produced": len(produced), "completed": len(set(produced) & set(runs)),
