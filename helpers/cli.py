@@ -36,6 +36,7 @@ TOOLS_LOG4J = config.PROJECT_ROOT / "services" / "kafka" / "tools-log4j2.propert
 KAFKA_TOOLS = {
     "kafka-topics": ("org.apache.kafka.tools.TopicCommand", "admin"),
     "kafka-consumer-groups": ("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "admin"),
+    "kafka-share-groups": ("org.apache.kafka.tools.consumer.group.ShareGroupCommand", "admin"),
     "kafka-get-offsets": ("org.apache.kafka.tools.GetOffsetShell", "admin"),
     "kafka-dump-log": ("org.apache.kafka.tools.DumpLogSegments", "admin"),
     "kafka-configs": ("kafka.admin.ConfigCommand", "admin"),
@@ -49,9 +50,9 @@ KAFKA_TOOLS = {
     "kafka-share-consumer-perf-test": ("org.apache.kafka.tools.ShareConsumerPerformance", "perf"),
 }
 #: tools that take --bootstrap-server (the Python API adds it when missing)
-BOOTSTRAP_TOOLS = {"kafka-topics", "kafka-consumer-groups", "kafka-get-offsets", "kafka-configs", "kafka-log-dirs",
-                   "kafka-delete-records", "kafka-console-producer", "kafka-console-consumer",
-                   "kafka-consumer-perf-test"}
+BOOTSTRAP_TOOLS = {"kafka-topics", "kafka-consumer-groups", "kafka-share-groups", "kafka-get-offsets",
+                   "kafka-configs", "kafka-log-dirs", "kafka-delete-records", "kafka-console-producer",
+                   "kafka-console-consumer", "kafka-consumer-perf-test"}
 #: a short-lived admin tool starts fast with C1 only and a small serial heap; a perf tool gets the
 #: full JIT (C2) so its figures measure Kafka, not a half-compiled client
 JVM_FLAGS = {

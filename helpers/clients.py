@@ -211,10 +211,12 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
 def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: bool = False) -> int:
     """Delete this run's keys; with ``previous_runs`` also those of this notebook's DEAD runs (a run
     whose kernel no longer refreshes its heartbeat, see :mod:`helpers.runs`). Names of a run that is
-    still alive (another kernel, same learner) are never touched. Returns the count."""
+    still alive (another kernel, same learner) are never touched, on a throwaway server too: liveness
+    is read where the heartbeats are (the course's Redis), not on ``client``. Returns the count."""
     from . import runs
 
-    keep = runs.dead_filter(client, ns) if previous_runs else (lambda key: key.startswith(ns.prefix))
+    keep = runs.dead_filter(runs.liveness_client(ns), ns) if previous_runs else (
+        lambda key: key.startswith(ns.prefix))
     pattern = (ns.notebook_prefix if previous_runs else ns.prefix) + "*"
     deleted = 0
     batch = []
@@ -230,6 +232,21 @@ def cleanup_redis(client: redis.Redis, ns: config.Namespace, *, previous_runs: b
     return deleted
 
 
+def _retrying(call, wait: float):
+    """``call()``, retried for up to ``wait`` s while the broker answers with a retriable error
+    (a freshly restarted broker says COORDINATOR_LOAD_IN_PROGRESS until its group coordinator loaded)."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return call()
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, wait: float = 15.0) -> dict:
     """Delete this run's topics and consumer groups (with ``previous_runs`` also those of dead runs,
     as :func:`cleanup_redis`), then wait up to ``wait`` seconds until the broker no longer lists them."""
@@ -238,7 +255,7 @@ def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, w
     mine = runs.dead_filter(runs.liveness_client(ns), ns) if previous_runs else (
         lambda name: name.startswith(ns.kafka_prefix))
     topics = [t for t in admin.list_topics() if mine(t)]
-    groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
+    groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in _retrying(admin.list_groups, wait)]
     groups = [g for g in groups if isinstance(g, str) and mine(g)]
     if groups:
         admin.delete_groups(groups)

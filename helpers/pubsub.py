@@ -130,8 +130,17 @@ def app_client(client_name: str, url: str | None = None) -> redis.Redis:
 
 def named_clients(r: redis.Redis, prefix: str) -> list[dict]:
     """CLIENT LIST rows whose name starts with ``prefix`` (the columns that tell the story)."""
-    cols = ("id", "name", "age", "sub", "psub", "cmd", "omem", "tot-mem")
+    cols = ("id", "name", "age", "sub", "psub", "cmd", "obl", "oll", "omem", "tot-mem")
     return [{c: row.get(c) for c in cols} for row in r.client_list() if row.get("name", "").startswith(prefix)]
+
+
+def wait_gone(r: redis.Redis, prefix: str, timeout: float = 2.0) -> int:
+    """Wait until no client named ``prefix...`` is in CLIENT LIST (a closed socket is noticed by the
+    server on its next read); returns how many are still there."""
+    deadline = time.monotonic() + timeout
+    while (left := len(named_clients(r, prefix))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
 
 
 class RawSubscriber:

@@ -2,7 +2,8 @@
 
 Playwright's PyPI package bundles its driver; its own browser downloads are never used: the
 browser is Debian's, installed here through apt-get when missing and allowed (root or ``sudo -n``),
-as ``make test`` does for redis-server.
+as ``make test`` does for redis-server. The ``chromium`` fixture in ``conftest.py`` launches it once per
+test module; :class:`RequestLog` records (and aborts) requests to other hosts; :func:`shot` saves screenshots.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=ensure_chromium(), headless=True, args=CHROMIUM_ARGS)
 
 
-def shot(page, name: str) -> Path:
+def shot(page, name: str, **options) -> Path:
+    """A screenshot as ``test-artifacts/browser/<name>.png`` (``full_page=True`` for the whole page)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), **options)
     return path

@@ -53,6 +53,31 @@ def kafka_admin(lab):
     return require_kafka()
 
 
+@pytest.fixture(scope="session")
+def browser_artifacts():
+    """``test-artifacts/browser/``, emptied once per session (every browser test saves its screenshots there)."""
+    import shutil
+
+    from browser import ARTIFACTS
+
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def chromium(browser_artifacts):
+    """Debian's headless Chromium driven by Playwright (installed with apt-get when missing and allowed),
+    one per test module: see ``tests/browser.py``."""
+    from browser import launch
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        yield browser
+        browser.close()
+
+
 def notebook_path(name: str) -> Path:
     """``notebook_path("00")`` -> notebooks/00_*.ipynb (exactly one must match)."""
     matches = sorted(NOTEBOOKS.glob(f"{name}_*.ipynb"))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import checks, config, measure, results, workers
+from helpers import checks, clients, config, measure, results, workers
 
 
 def test_namespace_names_are_prefixed_and_kafka_safe(monkeypatch):
@@ -101,3 +101,26 @@ def test_background_task_stops_and_keeps_errors():
     failing = workers.background(boom)
     with pytest.raises(RuntimeError, match="kaboom"):
         failing.stop(timeout=2)
+
+
+def test_cleanup_kafka_retries_a_coordinator_still_loading():
+    """A freshly restarted broker answers list_groups with COORDINATOR_LOAD_IN_PROGRESS for a moment
+    (seen failing test_server_dies); cleanup retries retriable errors for a bounded time, and
+    re-raises anything else at once."""
+    from kafka.errors import CoordinatorLoadInProgressError, TopicAuthorizationFailedError
+
+    calls = []
+
+    def loading_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise CoordinatorLoadInProgressError()
+        return [("g", "consumer")]
+
+    assert clients._retrying(loading_twice, 5) == [("g", "consumer")] and len(calls) == 3
+
+    def refused():
+        raise TopicAuthorizationFailedError()
+
+    with pytest.raises(TopicAuthorizationFailedError):
+        clients._retrying(refused, 5)

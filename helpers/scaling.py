@@ -1,0 +1,171 @@
+"""Plumbing for notebook 08, Kafka half: consumers that pay a fixed cost per record, keys spread
+evenly over partitions, and the per-key order bookkeeping of the repartitioning experiment.
+
+The lesson's calls (create_partitions, the poll-work-commit loop, the counts) stay in the notebook;
+this module holds the consumer *process* (:func:`group_worker`), Kafka's key -> partition formula
+(:func:`partition_for`), and the small tables built from what the consumers reported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+from kafka.partitioner.default import murmur2
+
+from . import clients, groups
+from .workers import BackgroundTask, ProcessWorker, wait_until
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key``: ``murmur2(key) % partitions``
+    (the same formula in the Java client, kafka-python and librdkafka's ``murmur2_random``)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def balanced_keys(partitions: int, per_partition: int, prefix: str = "customer") -> list[str]:
+    """``per_partition`` keys for each of ``partitions`` partitions (the first names that hash there),
+    so a fixed amount of work lands on every partition and only the consumer count varies."""
+    picked: dict[int, list[str]] = defaultdict(list)
+    i = 0
+    while min((len(picked[p]) for p in range(partitions)), default=0) < per_partition:
+        key = f"{prefix}-{i:03d}"
+        p = partition_for(key, partitions)
+        if len(picked[p]) < per_partition:
+            picked[p].append(key)
+        i += 1
+    return [k for p in range(partitions) for k in picked[p]]
+
+
+def _subscribe(topic: str, attempts: int = 3, **consumer_kw):
+    """``groups.subscribed`` with retries: on a busy machine the first metadata wait can run out."""
+    for attempt in range(attempts):
+        try:
+            return groups.subscribed(topic, **consumer_kw)
+        except TimeoutError:
+            if attempt == attempts - 1:
+                raise
+
+
+def group_worker(*, topic: str, group: str, client_id: str, bootstrap: str, redis_url: str, report: str,
+                 work_ms: float, lifetime: float = 300.0) -> None:
+    """One consumer-group member as a PROCESS (run by ``workers.ProcessWorker``).
+
+    It starts, then waits until its name is in the Redis set ``<report>:join`` (so a step's start-up
+    cost is paid before the clock runs), joins ``group``, and loops: poll, spend ``work_ms`` per
+    record (the job), report each record as JSON to the list ``<report>:done``, commit. It leaves
+    the group and exits when ``<report>:stop`` exists (the broker reports who owns what).
+    """
+    r = clients.redis_client(redis_url)
+    deadline = time.monotonic() + lifetime
+    while not r.sismember(f"{report}:join", client_id):
+        if time.monotonic() > deadline or r.exists(f"{report}:stop"):
+            return
+        time.sleep(0.02)
+    consumer = _subscribe(topic, bootstrap=bootstrap, group_id=group, client_id=client_id, max_poll_records=5,
+                          session_timeout_ms=6000, heartbeat_interval_ms=500)
+    try:
+        while time.monotonic() < deadline and not r.exists(f"{report}:stop"):
+            polled = consumer.poll(timeout_ms=100)
+            rows = []
+            for tp in sorted(polled):
+                for rec in polled[tp]:
+                    time.sleep(work_ms / 1000)                       # the job: a fixed cost per record
+                    value = json.loads(rec.value)
+                    rows.append(json.dumps({"member": client_id, "partition": rec.partition,
+                                            "offset": rec.offset, "key": rec.key.decode(), **value,
+                                            "t": time.time()}))
+            if rows:
+                r.rpush(f"{report}:done", *rows)
+                consumer.commit()                                    # after the work: at-least-once
+    finally:
+        consumer.close()
+
+
+def wait_members(admin, group: str, members: int, partitions: int, pool: list, timeout: float = 60.0):
+    """``groups.wait_stable`` that also watches the consumers in ``pool`` (worker processes or
+    background threads): one that died is reported with its error instead of a wait that runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for w in pool:
+            if isinstance(w, ProcessWorker) and w.proc is not None and not w.alive:
+                raise RuntimeError(f"consumer process {w.name} exited ({w.returncode}): "
+                                   f"{w.output().strip().splitlines()[-1:]}")
+            if isinstance(w, BackgroundTask) and not w.running:
+                raise RuntimeError(f"consumer thread {w.name} stopped: {w.error!r}")
+        try:
+            return groups.wait_stable(admin, group, members=members, partitions=partitions,
+                                      timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def done_rows(r, report: str) -> list[dict]:
+    """Every record the workers reported as processed, in report order."""
+    return [json.loads(x) for x in r.lrange(f"{report}:done", 0, -1)]
+
+
+def send_step(producer, topic: str, keys: list[str], n: int, seq: dict[str, int], step) -> float:
+    """Send ``n`` records round-robin over ``keys``, each ``{"seq": per-key number, "step": step}``;
+    returns the wall-clock time the first one was sent (the step's clock starts there)."""
+    t0 = time.time()
+    futures = []
+    for i in range(n):
+        key = keys[i % len(keys)]
+        futures.append(producer.send(topic, key=key.encode(),
+                                     value=json.dumps({"seq": seq[key], "step": step}).encode()))
+        seq[key] += 1
+    producer.flush(timeout=15)
+    for f in futures:
+        f.get(timeout=10)
+    return t0
+
+
+def out_of_order(rows: list[dict], order_by: str = "t") -> dict[str, int]:
+    """{key: number of records processed after a record of the same key with a larger ``seq``}.
+
+    ``rows`` are processed records (``key``, ``seq``); processing order is ``order_by`` (a timestamp)
+    or, with ``order_by=None``, the list order. Zero everywhere means per-key order held."""
+    ordered = rows if order_by is None else sorted(rows, key=lambda row: row[order_by])
+    highest: dict[str, int] = {}
+    late: dict[str, int] = defaultdict(int)
+    for row in ordered:
+        key, seq = row["key"], row["seq"]
+        if seq < highest.get(key, -1):
+            late[key] += 1
+        highest[key] = max(seq, highest.get(key, -1))
+    return {key: late.get(key, 0) for key in highest}
+
+
+def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *, work_ms: float = 0.0,
+                   **consumer_kw) -> int:
+    """A group member as a THREAD that appends ``{member, partition, key, seq}`` to the shared list
+    ``seen`` for every record it processes: the list's order is the order the group processed them."""
+    consumer = _subscribe(topic, group_id=group, client_id=name, max_poll_records=5, **consumer_kw)
+    count = 0
+    try:
+        while not stop_event.is_set():
+            polled = consumer.poll(timeout_ms=100)
+            for tp in sorted(polled):
+                for rec in polled[tp]:
+                    time.sleep(work_ms / 1000)
+                    seen.append({"member": name, "partition": rec.partition, "key": rec.key.decode(),
+                                 **json.loads(rec.value)})
+                    count += 1
+            if polled:
+                consumer.commit()
+    finally:
+        consumer.close()
+    return count
+
+
+def wait_producer_partitions(producer, topic: str, partitions: int, timeout: float = 15.0) -> int:
+    """Wait until ``producer``'s metadata shows ``partitions`` partitions of ``topic`` (a producer
+    learns of new partitions only at its next metadata refresh, ``metadata_max_age_ms``)."""
+    def seen() -> int:
+        producer._metadata.request_update()        # ask for a refresh now rather than at max age
+        return len(producer.partitions_for(topic) or ()) >= partitions
+    wait_until(seen, timeout, f"the producer to see {partitions} partitions of {topic}", every=0.1)
+    return len(producer.partitions_for(topic))
