@@ -230,6 +230,9 @@ class Lab:
             elif name.startswith("redis-"):
                 port = json.loads(state.read_text()).get("port", 0)
                 found[name] = RedisServer(name, state.parent, port)
+            elif name.startswith("kafka-"):  # a single throwaway broker: notebook 06 / make bench full-JIT `kafka-bench-<run>`
+                port = json.loads(state.read_text()).get("port", 0)
+                found[name] = KafkaBroker(name, state.parent, port, controller_port=port + 1, libs=self.kafka.libs)
         return found
 
     # --- throwaway clusters (helpers/services/cluster.py) ------------------------------------
