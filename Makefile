@@ -20,6 +20,7 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
+	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 	@echo "make docker-check    build and run the Docker image, measure it (needs Docker; DOCKER_CHECK_ARGS=--stand-in)"
 
@@ -76,6 +77,10 @@ site: services-up
 
 docker-check: setup
 	@$(STAGE) "Docker check (build, run, notebooks 00 + 02, stop, restart, Dev Container)" $(PY) tools/docker_check.py $(DOCKER_CHECK_ARGS)
+
+bench: services-up
+	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
+	  $(PY) tools/bench.py
 
 clean: services-down
 	rm -rf .course site test-artifacts

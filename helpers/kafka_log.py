@@ -3,8 +3,9 @@
 The lesson's own calls (``NewTopic``, ``producer.send(key=...)``, ``assign`` + ``seek``,
 ``delete_records``, ``XADD`` + ``MEMORY USAGE``) stay in the notebook. This module holds what the
 notebook does not need to show: idempotent topic creation for the checks, offset look-ups, a
-bounded read-to-the-end loop, the inversion count, the murmur2 prediction, the broker's data dir
-and the ``.log`` bytes of a topic's partition directories.
+bounded read-to-the-end loop, the inversion count and the C13 verdict it supports, the two default
+partitioners (murmur2 in the Java client and kafka-python, CRC32 in librdkafka), a bounded send for
+confluent-kafka, the broker's data dir and the ``.log`` bytes of a topic's partition directories.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import random
 import re
 import time
+import zlib
 from pathlib import Path
 
 from kafka import TopicPartition
@@ -107,18 +109,73 @@ def max_inversions(n: int) -> int:
     return n * (n - 1) // 2
 
 
+def order_verdict(within: int, across: int) -> str:
+    """The C13 verdict of one read ("Kafka orders strictly within a partition only"), from the
+    inversions counted within the partitions (in offset order) and across them (in receive order):
+
+    - "refuted" when any partition came back out of order (``within > 0``);
+    - "confirmed" when every partition was in order and the whole read was not;
+    - "inconclusive" when both were in order: Kafka promises nothing across partitions, so one read
+      that happens to be ordered is one possible outcome of no promise and refutes nothing.
+    """
+    if within > 0:
+        return "refuted"
+    return "confirmed" if across > 0 else "inconclusive"
+
+
+# --- partitioners ----------------------------------------------------------------------------------
 def predicted_partition(key: bytes, num_partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key``: murmur2(key) mod partitions."""
+    """The partition the Java client's and kafka-python's default partitioner picks for a non-null
+    ``key``: murmur2(key) with the sign bit masked, modulo the partition count."""
     return (murmur2(key) & 0x7FFFFFFF) % num_partitions
 
 
-def customer_events(n: int, customers=CUSTOMERS, seed: int = 4) -> list[dict]:
-    """``n`` events with a global sequence number ``seq`` and a per-customer counter ``n``."""
+def crc32_partition(key: bytes, num_partitions: int) -> int:
+    """The partition librdkafka's default partitioner (``consistent_random``) picks for a non-empty
+    ``key``: CRC32(key) modulo the partition count."""
+    return zlib.crc32(key) % num_partitions
+
+
+def rd_send(producer, topic: str, keys: list[bytes], value: bytes, timeout: float = 15.0) -> dict[bytes, int]:
+    """Produce one record per key with a confluent-kafka ``Producer`` and wait (at most ``timeout``
+    s) for every delivery report: ``{key: partition}``, or one clear error when some were not delivered."""
+    landed, failed = {}, []
+
+    def report(err, msg):
+        if err is not None:
+            failed.append(err)
+        else:
+            landed[msg.key()] = msg.partition()
+
+    for key in keys:
+        producer.produce(topic, key=key, value=value, on_delivery=report)
+        producer.poll(0)
+    left = producer.flush(timeout)
+    if left or failed:
+        raise RuntimeError(f"confluent-kafka delivered {len(landed)} of {len(keys)} records to {topic} within "
+                           f"{timeout:.0f} s ({left} still queued{', first error: ' + str(failed[0]) if failed else ''}); "
+                           f"is Kafka at {config.kafka_bootstrap()} up? (`make services-up`)")
+    return landed
+
+
+def partitions_by_key(topic: str, num_partitions: int) -> dict[bytes, list[int]]:
+    """Read ``topic`` back from the log: ``{key: sorted partitions holding a record with that key}``."""
+    found: dict[bytes, set[int]] = {}
+    for rec in read_partitions(topic, list(range(num_partitions))):
+        found.setdefault(rec.key, set()).add(rec.partition)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def customer_events(n: int, customers=CUSTOMERS, seed: int = 4, pad: int = 0) -> list[dict]:
+    """``n`` events with a global sequence number ``seq`` and a per-customer counter ``n``
+    (``pad`` > 0 adds a ``note`` of that many characters, e.g. to make ~1 kB records)."""
     rng, counters, events = random.Random(seed), {c: 0 for c in customers}, []
+    filler = ("the quick brown fox jumps over the lazy dog " * (pad // 44 + 1))[:pad]
     for seq in range(n):
         who = rng.choice(customers)
         counters[who] += 1
-        events.append({"seq": seq, "customer": who, "n": counters[who], "amount": rng.randint(5, 500)})
+        event = {"seq": seq, "customer": who, "n": counters[who], "amount": rng.randint(5, 500)}
+        events.append({**event, "note": filler} if pad else event)
     return events
 
 
@@ -198,20 +255,40 @@ def broker_reported_bytes(admin, topic: str) -> dict[int, int]:
 # --- time-based retention ----------------------------------------------------------------------
 def watch_log_start(admin, topic: str, done, timeout: float, data_dir: Path | None = None,
                     interval: float = 0.5, on_sample=None) -> list[dict]:
-    """Sample log-start / log-end offsets (and segment files) until ``done(rows)`` or ``timeout`` s."""
+    """Sample log-start / log-end offsets (and the segment files: how many, and the base offset each
+    one is named after) until ``done(rows)`` or ``timeout`` s."""
     rows, t0 = [], time.monotonic()
     while True:
         now = round(time.monotonic() - t0, 1)
         start, end = offsets(admin, topic, OffsetSpec.EARLIEST), offsets(admin, topic)
-        segs = {p: len(f) for p, f in log_files(data_dir, topic).items()} if data_dir else {}
+        files = log_files(data_dir, topic) if data_dir else {}
         for p in sorted(end):
             rows.append({"seconds": now, "partition": p, "log-start offset": start[p], "log-end offset": end[p],
-                         "segment files": segs.get(p)})
+                         "segment files": len(files[p]) if p in files else None,
+                         "segment bases": [int(name.split(".")[0]) for name, _ in files.get(p, [])]})
         if on_sample:
             on_sample(rows)
         if done(rows) or now > timeout:
             return rows
         time.sleep(interval)
+
+
+def log_start_moves(rows: list[dict]) -> list[dict]:
+    """Every move of a partition's log-start offset in :func:`watch_log_start`'s samples: when, from
+    where to where, and whether the new log start is the base offset of a segment file seen on disk
+    (None when the files could not be listed): whole segments deleted, not single records."""
+    bases: dict[int, set[int]] = {}
+    for row in rows:
+        bases.setdefault(row["partition"], set()).update(row.get("segment bases") or [])
+    last: dict[int, int] = {}
+    moves = []
+    for row in rows:
+        p, start = row["partition"], row["log-start offset"]
+        if start > last.get(p, 0):
+            moves.append({"seconds": row["seconds"], "partition": p, "from": last.get(p, 0), "to": start,
+                          "at a segment base": (start in bases[p]) if bases[p] else None})
+        last[p] = max(last.get(p, 0), start)
+    return moves
 
 
 # --- results and cleanup -----------------------------------------------------------------------

@@ -63,8 +63,8 @@ def record(claim: str, metric: str, value: float, unit: str, *, notebook: str,
     """Append one measured figure for ``claim`` (e.g. ``record("C03", "missed", 42, "messages", notebook="01")``)."""
     if claim not in CLAIMS:
         raise ValueError(f"unknown claim id {claim!r}; use one of C01-C23")
-    if verdict not in (None, "confirmed", "refuted", "depends"):
-        raise ValueError("verdict must be 'confirmed', 'refuted', 'depends' or None")
+    if verdict not in (None, "confirmed", "refuted", "depends", "inconclusive"):
+        raise ValueError("verdict must be 'confirmed', 'refuted', 'depends', 'inconclusive' or None")
     entry = {"kind": "measurement", "claim": claim, "claim_text": CLAIMS[claim], "metric": metric, "value": value,
              "unit": unit, "notebook": notebook, "verdict": verdict, "details": details or {},
              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info()}

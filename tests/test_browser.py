@@ -134,18 +134,19 @@ def saved_outputs(path: Path) -> tuple[list, int]:
     return errors, len(charts)
 
 
-def clean_up_after_click(saved: Path) -> None:
-    """Delete what notebook 00's re-run button created after its cleanup cell had run (its run's
-    namespace, read from the saved setup cell's output)."""
+def clean_up_after_click(saved: Path, notebook: str = "nb00", kafka: bool = True) -> None:
+    """Delete what a notebook's re-run button (00's by default) created after its cleanup cell had run
+    (its run's namespace, read from the saved setup cell's output)."""
     from helpers import clients, config
 
     nb = json.loads(saved.read_text())
     setup = next(c for c in nb["cells"] if "setup" in c.get("metadata", {}).get("tags", []))
     prefix = "".join(setup["outputs"][-1]["data"]["text/plain"]).strip("'\"")
-    ns = config.Namespace("nb00", run_id=prefix.rstrip(":").split(":")[-1])
+    ns = config.Namespace(notebook, run_id=prefix.rstrip(":").split(":")[-1])
     assert ns.prefix == prefix, (ns.prefix, prefix)
     clients.cleanup_redis(clients.require_redis(), ns)
-    clients.cleanup_kafka(clients.require_kafka(), ns)
+    if kafka:
+        clients.cleanup_kafka(clients.require_kafka(), ns)
 
 
 def shoot_each(page, selector: str, prefix: str, limit: int = 6) -> list[Path]:
@@ -183,8 +184,13 @@ def test_learner_runs_and_saves_notebooks_in_jupyterlab(learner_lab, chromium):
         charts, drawn = charts_on_screen(page)
         assert charts >= 1 and drawn == charts, (charts, drawn)
         shot(page, "nb00-top")
-        page.locator(".widget-radio-box label:has-text('Kafka topic')").click()
-        page.click("button:has-text('Save my prediction')")
+        down_box = page.locator(".jp-OutputArea-output:has(.widget-text)").filter(has_text="Save my prediction")
+        down_box.locator("input").fill("2")
+        down_box.locator("button:has-text('Save my prediction')").click()
+        page.wait_for_selector("text=your prediction: 2 s", timeout=UI_TIMEOUT)
+        slowest_box = page.locator(".jp-OutputArea-output:has(.widget-radio-box)")
+        slowest_box.locator(".widget-radio-box label:has-text('Kafka topic')").click()
+        slowest_box.locator("button:has-text('Save my prediction')").click()
         page.wait_for_selector("text=your prediction: Kafka topic", timeout=UI_TIMEOUT)
         kept = [json.loads(line) for line in results.read_text().splitlines() if '"nb00-slowest"' in line]
         assert kept and kept[-1]["value"] == "Kafka topic" and kept[-1]["kind"] == "prediction"
@@ -220,6 +226,15 @@ def test_learner_runs_and_saves_notebooks_in_jupyterlab(learner_lab, chromium):
             if name == "01":  # the deliberate stop is drawn blue (info), never red (danger)
                 flood = page.locator(".jp-OutputArea-output:has-text('PUBLISH 1 kB messages') .progress-bar")
                 assert flood.count() == 1 and "progress-bar-info" in flood.get_attribute("class")
+                # the disconnect window's re-run control measures another window (Pub/Sub creates no keys)
+                window = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
+                                      ".jp-OutputArea-output:has(button:has-text('Run again'))")
+                window.locator(".widget-dropdown select").select_option(label="0.25")
+                window.locator("button:has-text('Run again')").click()
+                page.wait_for_selector("text=/disconnect window \\(s\\) = 0.25 \\(run 2/", timeout=UI_TIMEOUT)
+                assert "The dashboard missed 50 prices: exactly those." in window.inner_text()
+                window.scroll_into_view_if_needed()
+                shot(page, "nb01-window-rerun-clicked")
     finally:
         shot(page, "lab-last-state")  # what the screen showed at the end (or when a step failed)
         page.close()

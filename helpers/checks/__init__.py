@@ -136,16 +136,26 @@ def check(fn):
 
 @check
 def stream_checkin(check_in, r, key: str, learner: str) -> CheckResult:
-    """Notebook 00's exercise: ``check_in`` adds one entry with field ``learner`` to the stream ``key``."""
+    """Notebook 00's exercise: ``check_in`` adds ONE entry with field ``learner`` to the stream ``key``.
+
+    Only what this call added counts (entries after the newest one before it), so an entry left by an
+    earlier attempt cannot make a function that adds nothing pass."""
+    newest = r.xrevrange(key, count=1) if r.exists(key) and r.type(key) == "stream" else []
+    after = newest[0][0] if newest else "0-0"
     call(check_in, learner_redis(r), key, learner)  # the stub raises NotImplementedError -> "not attempted"
     if not r.exists(key):
         return not_yet(f"check_in ran but {key} does not exist.", "use r.xadd(stream_key, {...})")
     if r.type(key) != "stream":
         return not_yet(f"{key} exists but is a {r.type(key)}, not a stream.", "use XADD, not SET or LPUSH")
-    entries = r.xrange(key)
-    mine = [eid for eid, fields in entries if fields.get("learner") == learner]
-    if not mine:
-        return not_yet(f"{key} has {len(entries)} entries, none with learner={learner!r}.",
+    added = r.xrange(key, min=f"({after}") if after != "0-0" else r.xrange(key)
+    if not added:
+        return not_yet(f"check_in ran but added no entry to {key}.", "call r.xadd(stream_key, {...}) once")
+    if len(added) > 1:
+        return not_yet(f"check_in added {len(added)} entries to {key}; the exercise asks for one.",
+                       "call XADD once")
+    (eid, fields), = added
+    if fields.get("learner") != learner:
+        return not_yet(f"check_in added entry {eid} with fields {fields}, not learner={learner!r}.",
                        "XADD a field named 'learner' whose value is the learner argument")
-    return passed(f"Stream {key} holds your check-in as entry {mine[-1]}: "
+    return passed(f"Stream {key} holds your check-in as entry {eid}: "
                   "Redis gave it a time-based id (milliseconds-sequence).")
