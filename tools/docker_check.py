@@ -180,6 +180,8 @@ def http(url: str, timeout: float = 5.0) -> tuple[int, str, dict]:
             return r.status, r.read().decode(errors="replace"), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace"), dict(e.headers)
+    except OSError:  # refused, or reset by docker-proxy while nothing listens in the container yet
+        return 0, "", {}
 
 
 def dexec(*cmd, check=True, timeout=900) -> subprocess.CompletedProcess:
