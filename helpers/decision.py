@@ -53,7 +53,7 @@ class Requirements:
 class Reason:
     """One reason: a statement about the tools, the claim that tests it and the learner's figure (or None)."""
     statement: str
-    claim: str
+    claim: str | None              # None: the article's judgement, which no experiment measures
     figure: object = None          # a helpers.ledger.Figure, or None when not measured
     notebook: str = ""             # the notebook to run when not measured
 
@@ -64,6 +64,8 @@ class Reason:
     @property
     def evidence(self) -> str:
         f = self.figure
+        if self.claim is None:
+            return "the article's judgement: no experiment of the course measures it"
         if f is None:
             return f"{self.claim}: not measured yet — run notebook {self.notebook}"
         return f"{self.claim}: you measured {f.text} ({f.metric}; notebook {f.notebook}, results line {f.line})"
@@ -84,7 +86,10 @@ class Recommendation:
         return CHOICES[self.choice]
 
 
-def _reason(ledger, statement: str, claim: str, notebook: str | None = None, metric: str | None = None) -> Reason:
+def _reason(ledger, statement: str, claim: str | None, notebook: str | None = None,
+            metric: str | None = None) -> Reason:
+    if claim is None:
+        return Reason(statement, None)
     fig = ledger.figure(claim, notebook=notebook, metric=metric) if ledger is not None else None
     run = notebook or ", ".join(claims_map.notebooks_for(claim))
     return Reason(statement, claim, fig, run)
@@ -149,7 +154,7 @@ def recommend(req: Requirements, ledger=None) -> Recommendation:
         if req.ops == "redis":
             rec.caveats.append(R("Kafka is a cluster to operate (brokers, KRaft controllers, partitions, "
                                  "replication), and your budget says one Redis: a managed Kafka service narrows "
-                                 "that gap.", "C19", "07", "acks=all, RF 3"))
+                                 "that gap.", None))
         return rec
 
     fits = R(f"{req.throughput:,.0f} events/s fits one Redis ({ceiling:,.0f} stream operations/s, "

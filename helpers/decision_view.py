@@ -18,8 +18,14 @@ from IPython.display import HTML, display
 from . import decision, ui
 
 
-def _status(ledger, claim: str) -> str:
-    return ledger.verdicts[claim][0].upper() if ledger is not None else "NOT YET MEASURED"
+def _status(ledger, reason: decision.Reason) -> str:
+    """The badge of a reason: its claim's status in the ledger, NOT YET MEASURED when the figure it
+    cites is missing, ARTICLE for the article's own judgement."""
+    if reason.claim is None:
+        return "ARTICLE"
+    if reason.figure is None or ledger is None:
+        return "NOT YET MEASURED"
+    return ledger.verdicts[reason.claim][0].upper()
 
 
 class Explained:
@@ -31,7 +37,7 @@ class Explained:
     def _lines(self):
         for kind, reasons in (("because", self.rec.reasons), ("mind", self.rec.caveats)):
             for reason in reasons:
-                yield kind, _status(self.ledger, reason.claim), reason
+                yield kind, _status(self.ledger, reason), reason
 
     def __repr__(self) -> str:
         out = [f"Recommended: {self.rec.name}"]
@@ -60,7 +66,7 @@ def scenarios_table(ledger=None):
     rows = []
     for name, req in decision.SCENARIOS.items():
         rec = decision.recommend(req, ledger)
-        cited = rec.reasons + rec.caveats
+        cited = [r for r in rec.reasons + rec.caveats if r.claim is not None]
         rows.append({"scenario": name, "recommended": rec.name,
                      "reasons measured": f"{sum(r.measured for r in cited)} of {len(cited)}",
                      "status": "OK" if all(r.measured for r in cited) else "NOT MEASURED"})
@@ -93,21 +99,22 @@ class Guide:
             return
         import ipywidgets as w
 
-        req, style = self.requirements, {"description_width": "initial"}
+        req, style, wide = self.requirements, {"description_width": "initial"}, w.Layout(width="auto")
         controls = {
-            "latency_ms": w.FloatLogSlider(value=req.latency_ms, base=10, min=-1, max=3, step=0.1,
-                                           description="latency target (ms)", style=style),
-            "throughput": w.FloatLogSlider(value=req.throughput, base=10, min=1, max=7, step=0.1,
-                                           description="events per second", style=style),
+            "latency_ms": w.FloatLogSlider(value=req.latency_ms, base=10, min=-1, max=3, step=0.1, style=style,
+                                           description="latency target (ms)", readout_format=".3g"),
+            "throughput": w.FloatLogSlider(value=req.throughput, base=10, min=1, max=7, step=0.1, style=style,
+                                           description="events per second", readout_format=",.0f"),
             "retention": w.Dropdown(options=[(v, k) for k, v in decision.RETENTION.items()], value=req.retention,
-                                    description="retention and replay", style=style),
-            "independent_consumers": w.Checkbox(value=req.independent_consumers,
+                                    description="retention and replay", style=style, layout=wide),
+            "independent_consumers": w.Checkbox(value=req.independent_consumers, indent=False, layout=wide,
                                                 description="several services each need every event"),
-            "per_message_ack": w.Checkbox(value=req.per_message_ack,
+            "per_message_ack": w.Checkbox(value=req.per_message_ack, indent=False, layout=wide,
                                           description="a job queue: per-message acknowledgement"),
-            "loss_ok": w.Checkbox(value=req.loss_ok, description="losing messages in a crash is acceptable"),
+            "loss_ok": w.Checkbox(value=req.loss_ok, indent=False, layout=wide,
+                                  description="losing messages in a crash is acceptable"),
             "ops": w.Dropdown(options=[(v, k) for k, v in decision.OPS.items()], value=req.ops,
-                              description="operations budget", style=style),
+                              description="operations budget", style=style, layout=wide),
         }
         self._out = w.Output()
         with self._out:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from . import claims_map, ui
 from .charts import alt
+from .ledger import shown
 
 #: the article's stated range per claim: (low, high, unit, words); "sub-millisecond" is drawn from 0.01 ms
 ARTICLE_RANGES = {
@@ -22,7 +23,7 @@ PANELS = {"ms": "latency (ms, log scale)", "per second": "throughput per second 
 def claims_table(ledger):
     """The ledger, one row per claim, its ``status`` column drawn as badges (the text stays the word)."""
     df = pd.DataFrame(ledger.claims_rows()).drop(columns=["lines"])
-    cols = ["claim", "claim text", "experiment", "measured here", "status", "condition", "marks", "your predictions"]
+    cols = ["claim", "claim text", "measured here", "status", "marks", "condition", "your predictions", "experiment"]
     return ui.style_status(df[cols]).set_properties(**{"text-align": "left", "vertical-align": "top"})
 
 
@@ -50,10 +51,10 @@ def range_rows(ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
         ranges.append({"claim": claim, "low": low, "high": high, "article": words, "panel": _panel(unit)})
         for f in ledger.by_claim.get(claim, []):
             if isinstance(f.value, (int, float)) and not isinstance(f.value, bool) and f.value > 0:
-                points.append({"claim": claim, "value": f.value, "unit": f.unit, "notebook": f.notebook,
+                points.append({"claim": claim, "value": f.value, "shown": shown(f.value, f.unit), "notebook": f.notebook,
                                "metric": f.metric, "line": f.line, "panel": _panel(unit),
                                "marks": "; ".join(f.marks) or "none"})
-    return pd.DataFrame(ranges), pd.DataFrame(points, columns=["claim", "value", "unit", "notebook", "metric", "line",
+    return pd.DataFrame(ranges), pd.DataFrame(points, columns=["claim", "value", "shown", "notebook", "metric", "line",
                                                                "panel", "marks"])
 
 
@@ -73,7 +74,7 @@ def range_chart(ledger):
             layer.append(alt.Chart(p).mark_point(filled=True, size=90, color="#cf222e", opacity=0.9).encode(
                 x=alt.X("value:Q", scale=alt.Scale(type="log"), axis=axis), y=y,
                 shape=alt.Shape("notebook:N", title="notebook"),
-                tooltip=["claim", "metric", "value", "unit", "notebook", "line", "marks"]))
+                tooltip=["claim", "metric", "shown", "notebook", "line", "marks"]))
         panels.append(alt.layer(*layer).properties(width=460, height=28 * len(r)))
     return alt.vconcat(*panels).properties(
         title="Measured here (red dots) vs the article's stated ranges (blue bars)")
@@ -94,7 +95,7 @@ def range_sentences(ledger) -> list[str]:
             where = "inside" if low <= p.value <= high else "below" if p.value < low else "above"
             if claim in ("C02", "C17") and p.value < low:
                 where = "inside"   # sub-millisecond has no lower bound; the bar starts at 0.01 ms only to draw it
-            said.append(f"{p.value:,} {p.unit} (notebook {p.notebook}, line {p.line}) is {where} it")
+            said.append(f"{p.shown} (notebook {p.notebook}, line {p.line}) is {where} it")
         out.append(f"**{claim}** ({words}): " + "; ".join(said) + ".")
     return out
 
