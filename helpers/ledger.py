@@ -76,14 +76,10 @@ def shown(value, unit: str = "") -> str:
     """A recorded value as text, never rounded into another number than the one recorded."""
     if value is None:
         return "no value (the experiment could not measure it)"
-    if isinstance(value, bool):
-        text = str(value)
-    elif isinstance(value, int):
-        text = f"{value:,}"
-    elif isinstance(value, float):
-        text = f"{value:,}" if value.is_integer() or abs(value) >= 1000 else repr(value)
-    elif isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)):
         text = " / ".join(shown(v) for v in value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = repr(value) if isinstance(value, float) and abs(value) < 1000 and not value.is_integer() else f"{value:,}"
     else:
         text = str(value)
     return f"{text} {unit}".strip()
@@ -104,10 +100,7 @@ class Figure:
     host: str
     headline: bool
     marks: list[str] = field(default_factory=list)
-
-    @property
-    def ref(self) -> str:
-        return f"line {self.line}, {self.time}"
+    details: dict = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -130,7 +123,8 @@ def figures(rows: list[tuple[int, dict]], *, now: datetime | None = None, host: 
         out.append(Figure(number, claim, notebook, exp.section if exp else "(not in the course map)", metric,
                           row.get("value"), str(row.get("unit") or ""), row.get("verdict"), str(row.get("time")),
                           str((row.get("machine") or {}).get("host")), bool(exp and exp.headline),
-                          marks(row, now=now, host=host, stale_days=stale_days)))
+                          marks(row, now=now, host=host, stale_days=stale_days),
+                          row.get("details") if isinstance(row.get("details"), dict) else {}))
     order = {e: i for i, e in enumerate(claims_map.EXPERIMENTS)}
     return sorted(out, key=lambda f: (f.claim, order.get(claims_map.find(f.claim, f.notebook, f.metric), 999),
                                       f.notebook, f.line))
@@ -149,7 +143,8 @@ def verdict(figs: list[Figure]) -> tuple[str, str]:
     decisive = {v for _, v in said if v in DECISIVE}
 
     def where(word: str) -> str:
-        return "; ".join(f"{f.metric} ({f.notebook}: {f.text})" for f, v in said if v == word)
+        return "; ".join(f"{f.metric} ({f.notebook}: {f.text}{_scalars(f.details) if v == 'depends' else ''})"
+                         for f, v in said if v == word)
 
     if len(decisive) == 1:
         word = decisive.pop()
@@ -160,6 +155,12 @@ def verdict(figs: list[Figure]) -> tuple[str, str]:
     if any(v == "inconclusive" for _, v in said):
         return "inconclusive", f"inconclusive by {where('inconclusive')}"
     return NO_VERDICT, "measured, but no record states a verdict"
+
+
+def _scalars(details: dict, most: int = 4) -> str:
+    """``", with p90 0.8, p99 1.9"``: the first plain numbers a record's details carry (what a 'depends' hinged on)."""
+    items = [(k, v) for k, v in details.items() if isinstance(v, (int, float)) and not isinstance(v, bool)][:most]
+    return (", with " + ", ".join(f"{k} {v:g}" for k, v in items)) if items else ""
 
 
 def predictions(rows: list[tuple[int, dict]]) -> list[dict]:

@@ -172,3 +172,12 @@ def test_the_live_form_builds_and_answers_a_change(monkeypatch):
     assert guide._out is not None and guide.result.rec.choice == "streams"
     assert guide.set(retention="weeks").rec.choice == "kafka-share"
     assert guide.set(per_message_ack=False).rec.choice == "kafka"
+
+
+def test_a_recorded_depends_shows_what_it_hinged_on(tmp_path):
+    record = rec("C17", "Redis Stream (XADD / XREADGROUP) end-to-end latency p50, open loop at 500/s", 0.5582, "06",
+                 "depends", "ms")
+    record["details"] = {"p90": 1.1275, "p99": 2.985, "lost": 0, "note": "text is not a figure"}
+    book = write(tmp_path / "d.jsonl", [record])
+    word, condition = book.verdicts["C17"]
+    assert word == "depends" and "(06: 0.5582 ms, with p90 1.1275, p99 2.985, lost 0)" in condition
