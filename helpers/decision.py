@@ -170,8 +170,8 @@ def recommend(req: Requirements, ledger=None) -> Recommendation:
             rec.reasons.append(R("A stream keeps its entries in RAM until trimmed: a replay reads them back, and "
                                  "entries trimmed with MAXLEN/MINID are gone for it.", "C10", "03", "replay missed"))
         if not req.loss_ok:
-            rec.caveats.append(R("Redis persistence is per node: RDB snapshots lose the writes since the last "
-                                 "one; the AOF with appendfsync always narrows that window at a cost in latency, "
+            rec.caveats.append(R("Redis persistence is per node: with RDB snapshots a crash loses the writes "
+                                 "since the last one; the AOF with appendfsync always narrows that window at a cost in latency, "
                                  "and the data still sits on one machine's disk unless you add a replica. Lost "
                                  "with AOF always after a kill -9:", "C18", "07", "AOF always"))
     elif req.independent_consumers:

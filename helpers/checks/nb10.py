@@ -18,7 +18,7 @@ SCENARIOS = [
     ("resize uploaded images; a job lost in a crash is simply requested again",
      Requirements(throughput=100),
      {"lists", "streams"}, "a plain work queue: LPUSH/BRPOP splits the jobs; a crash loses one (C06), which is acceptable"),
-    ("charge each payment exactly once per worker; a crashed worker's payment must be retried; only Redis is run",
+    ("each payment charged by one worker; a crashed worker's payment must be retried; only Redis is run",
      Requirements(throughput=200, per_message_ack=True, loss_ok=False),
      {"streams"}, "unacknowledged entries stay pending and another consumer claims them (C07); a List loses a "
                   "popped job (C06) and Pub/Sub keeps nothing (C01)"),
