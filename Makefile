@@ -10,7 +10,7 @@ STAGE  := tools/stage
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup lab restore test test-helpers test-notebooks services-up services-down services-status \
-        services-logs strip site clean bench
+        services-logs strip site clean bench student classroom-drill
 
 help:
 	@echo "make lab             set up what is missing, start Redis + Kafka + JupyterLab (127.0.0.1:8888)"
@@ -20,6 +20,7 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
+	@echo "make student         the learner copies of every notebook in student/ (OUT=dir; SOLUTIONS=1 adds solutions/)"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
 setup: $(STAMP)
@@ -67,6 +68,9 @@ strip: setup
 
 site: services-up
 	@$(STAGE) "render notebooks into site/ (offline: charts as inline SVG)" $(PY) tools/build_site.py --out site
+
+student: setup
+	@$(PY) tools/student.py --out "$(or $(OUT),student)" $(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)
 
 clean: services-down
 	rm -rf .course site test-artifacts
