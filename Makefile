@@ -20,6 +20,8 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
+	@echo "make classroom-drill 5 learners at once on the shared servers: Run All of every shared-server notebook"
+	@echo "                     each (LEARNERS=n; REDIS_URL / KAFKA_BOOTSTRAP point it at the room's servers)"
 	@echo "make student         the learner copies of every notebook in student/ (OUT=dir; SOLUTIONS=1 adds solutions/)"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
@@ -68,6 +70,9 @@ strip: setup
 
 site: services-up
 	@$(STAGE) "render notebooks into site/ (offline: charts as inline SVG)" $(PY) tools/build_site.py --out site
+
+classroom-drill: services-up
+	@$(STAGE) "classroom drill ($(or $(LEARNERS),5) learners, Run All)" $(PY) tools/classroom_drill.py --full --learners $(or $(LEARNERS),5)
 
 student: setup
 	@$(PY) tools/student.py --out "$(or $(OUT),student)" $(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)

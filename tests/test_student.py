@@ -130,9 +130,8 @@ def test_every_exercise_is_run_by_its_notebook_test():
 def test_learner_copy_runs_from_its_folder(bundle, number, lab):
     """Run All of the learner copy, in the bundle folder (no solutions/ there): no error, every check
     NOT ATTEMPTED; then every solution file of the notebook through the same check cells: PASS."""
-    from nbrun import NotebookRun
-
     import nbformat
+    from nbrun import NotebookRun
 
     path = next(bundle.glob(f"{number}_*.ipynb"))
     nb = nbformat.read(str(path), as_version=4)
@@ -143,7 +142,7 @@ def test_learner_copy_runs_from_its_folder(bundle, number, lab):
         assert run.run_all(), f"{path.name} failed in cell {run.failed_index}: {run.error}"
         statuses = {name: run.value(f"{info['check_var']}.status") for name, info in found.items()}
         assert set(statuses.values()) == {"not-attempted"}, statuses
-        for name, info in found.items():
+        for info in found.values():
             for file in sorted({files[fn] for fn in info["functions"]}):
                 run.execute(file.read_text())
             assert run.run_cells(info["check_cell"], info["check_cell"] + 1), run.error

@@ -34,9 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -71,12 +71,14 @@ def check01(m: dict) -> list[str]:
 
 
 def check02(m: dict) -> list[str]:
-    b, rel, p = m["brpop"], m["reliable"], []
+    b, rel, p = m["brpop"], m.get("reliable"), []
     _eq(p, "BRPOP SIGKILL return codes", b["returncodes"], {"doomed-mid": -9, "doomed-after": -9})
     _eq(p, "BRPOP lost ids", b["lost_ids"], [b["victim_mid"]])
     _eq(p, "BRPOP killed worker's unfinished job", b["killed_unfinished"], [b["victim_mid"]])
     _eq(p, "BRPOP duplicates", b["duplicates"], 0)
     _eq(p, "BRPOP still queued", b["still_queued"], 0)
+    if rel is None:                                  # the fast form stops after the BRPOP crash
+        return p
     _eq(p, "BLMOVE lost", rel["lost"], 0)
     _eq(p, "BLMOVE still queued", rel["still_queued"], 0)
     _eq(p, "BLMOVE done but unacked", rel["killed_done_unacked"], [rel["victim_after"]])
@@ -138,9 +140,9 @@ PARTS: dict[str, Part] = {
                "5 timed messages through Pub/Sub, a List, a Stream and a Kafka topic"),
     "01": Part(["setup", "predict-missed", "exp-disconnect", "cleanup"], check01,
                "a subscriber away for 0.5 s misses exactly the prices published meanwhile"),
-    "02": Part(["setup", "predict-brpop", "exp-brpop-crash", "exp-brpop-stop", "exp-brpop-outcome",
-                "predict-reliable", "exp-reliable-crash", "exp-reliable-outcome", "cleanup"], check02,
-               "2 of 4 BRPOP workers SIGKILLed: exactly the held job lost; BLMOVE + reaper: none"),
+    "02": Part(["setup", "predict-brpop", "exp-brpop-crash", "exp-brpop-stop", "exp-brpop-outcome", "cleanup"],
+               check02, "2 of 4 BRPOP workers SIGKILLed: exactly the job one held is lost (Run All: and none "
+                        "with BLMOVE + reaper)"),
     "03": Part(["setup", "defines:MIN_IDLE_MS", "exp-crash", "exp-pending", "exp-claim", "exp-reclaim", "cleanup"],
                check03, "a consumer SIGKILLed with 8 pending entries: XAUTOCLAIM reclaims exactly those"),
     "04": Part(["setup", "exp-create", "exp-keys", "exp-read", "exp-reread", "cleanup"], check04,
@@ -384,33 +386,49 @@ def learner(name: str, folder: Path, learners: int, numbers: list[str], full: bo
 
 # --------------------------------------------------------------------------- the room (the parent)
 
-def leftovers(r, admin, names: list[str]) -> dict[str, list[str]]:
-    """Names on the servers that still belong to any of the drill's learners (after everyone cleaned up)."""
-    from helpers import config
+def leftovers(r, admin, names: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Names on the servers that still belong to any of the drill's learners (after everyone cleaned
+    up), and apart from them the topics that exist again but EMPTY: a client's late metadata request
+    re-created them after the cleanup deleted them (the broker's ``auto.create.topics.enable``); the
+    next run's setup deletes those (dead runs' names)."""
+    from helpers import config, groups
 
     topics = admin.list_topics()
     found = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
-    left = {}
+    left, recreated = {}, {}
     for who in names:
-        keys = [k for k in r.scan_iter(match=f"{config.COURSE}:{who}:*", count=500)]
-        kafka = [t for t in topics + found if isinstance(t, str) and t.startswith(f"{config.COURSE}.{who}.")]
+        prefix = f"{config.COURSE}.{who}."
+        keys = sorted(r.scan_iter(match=f"{config.COURSE}:{who}:*", count=500))
+        mine = sorted(t for t in topics if t.startswith(prefix))
+        empty = [t for t in mine if not any(groups.offsets(admin, t).values())]
+        kafka = [t for t in mine if t not in empty] + sorted(g for g in found if isinstance(g, str) and g.startswith(prefix))
         if keys or kafka:
-            left[who] = sorted(keys)[:5] + sorted(kafka)[:5]
-    return left
+            left[who] = keys[:5] + kafka[:5]
+        if empty:
+            recreated[who] = empty
+    return left, recreated
 
 
 def room(learners: int = 5, numbers: list[str] | None = None, full: bool = False, timeout: float = 1200) -> dict:
     """Start ``learners`` learner processes at once and collect their reports."""
-    from helpers import clients
+    from helpers import clients, config
 
     numbers = numbers or [n for n in PARTS if any(NOTEBOOKS.glob(f"{n}_*.ipynb"))]
     names = [f"drill-{i}" for i in range(1, learners + 1)]
     folder = Path(tempfile.mkdtemp(prefix="streamslab-drill-"))
-    results_file = folder / "results.jsonl"
+    shared = {"REDIS_URL": config.redis_url(), "KAFKA_BOOTSTRAP": config.kafka_bootstrap()}   # the room's servers
+    libs = config.course_dir() / "kafka" / "libs"
     t0 = time.monotonic()
     procs = {}
     for name in names:
-        env = {**os.environ, "COURSE_LEARNER": name, "COURSE_QUICK": "1", "COURSE_RESULTS": str(results_file),
+        # like a learner at a machine of their own: the room's servers by address, their own .course
+        # (throwaway servers, results), the broker jars shared
+        home = folder / name
+        (home / "kafka").mkdir(parents=True)
+        if libs.is_dir():
+            (home / "kafka" / "libs").symlink_to(libs)
+        env = {**os.environ, **shared, "COURSE_LEARNER": name, "COURSE_QUICK": "1", "COURSE_DIR": str(home),
+               "COURSE_RESULTS": str(home / "results.jsonl"),
                "PYTHONPATH": str(ROOT / "tools") + os.pathsep + os.environ.get("PYTHONPATH", "")}
         cmd = [sys.executable, str(Path(__file__).resolve()), "learner", name, "--dir", str(folder),
                "--learners", str(learners), "--notebooks", ",".join(numbers)] + (["--full"] if full else [])
@@ -428,8 +446,12 @@ def room(learners: int = 5, numbers: list[str] | None = None, full: bool = False
             reports[name] = {"learner": name, "error": f"exit {proc.returncode}: {err.strip()[-600:]}",
                              "notebooks": [], "sentinels": {}}
     r, admin = clients.require_redis(), clients.require_kafka()
+    left, recreated = leftovers(r, admin, names)
+    again = [t for topics in recreated.values() for t in topics]
+    if again:                                            # the drill's own names: remove them now
+        admin.delete_topics(again, timeout_ms=15000)
     return {"learners": names, "notebooks": numbers, "full": full, "seconds": round(time.monotonic() - t0, 1),
-            "reports": reports, "leftovers": leftovers(r, admin, names)}
+            "reports": reports, "leftovers": left, "recreated_empty": recreated}
 
 
 def failures(result: dict) -> list[str]:
@@ -490,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
              if not problems else f"{len(problems)} problem(s):"))
     for line in problems:
         print("  " + line)
+    for who, topics in result["recreated_empty"].items():
+        print(f"  note: {who}'s topics {topics} exist again, empty, after its cleanup deleted them (re-created "
+              "by a late metadata request: auto.create.topics.enable); its next run's setup deletes them")
     return 1 if problems else 0
 
 
