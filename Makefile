@@ -23,6 +23,7 @@ help:
 	@echo "make classroom-drill 5 learners at once on the shared servers: Run All of every shared-server notebook"
 	@echo "                     each (LEARNERS=n; REDIS_URL / KAFKA_BOOTSTRAP point it at the room's servers)"
 	@echo "make student         the learner copies of every notebook in student/ (OUT=dir; SOLUTIONS=1 adds solutions/)"
+	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
 setup: $(STAMP)
@@ -76,6 +77,10 @@ classroom-drill: services-up
 
 student: setup
 	@$(PY) tools/student.py --out "$(or $(OUT),student)" $(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)
+
+bench: services-up
+	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
+	  $(PY) tools/bench.py
 
 clean: services-down
 	rm -rf .course site test-artifacts

@@ -92,11 +92,24 @@ def histogram(df, value: str, *, title: str = "", bins: int = 40, log_y: bool = 
     return chart.properties(title=title, width=width, height=height)
 
 
-def lines(df, x: str, y: str, series: str, *, title: str = "", width: int = 460, height: int = 240):
-    """One line per ``series`` (e.g. consumer-group lag over time)."""
-    return alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), color=alt.Color(f"{series}:N"),
-        tooltip=list(df.columns)).properties(title=title, width=width, height=height)
+def field(name: str) -> str:
+    """A column name as a Vega-Lite field: ``.`` and brackets escaped, so ``"linger.ms"`` is one column,
+    not the field ``ms`` nested in ``linger`` (which draws an empty chart)."""
+    return re.sub(r"([.\[\]])", r"\\\1", name)
+
+
+def lines(df, x: str, y: str, series: str | None = None, *, title: str = "", log_x: bool = False,
+          log_y: bool = False, width: int = 460, height: int = 240):
+    """One line per ``series`` (e.g. consumer-group lag over time), or one line without ``series``;
+    either axis on a log scale when it spans magnitudes (pipeline depth, records/s). Column names may
+    contain dots (``"linger.ms"``)."""
+    log = alt.Scale(type="log")
+    enc = {"x": alt.X(field(x), type="quantitative", title=x, scale=log if log_x else alt.Undefined),
+           "y": alt.Y(field(y), type="quantitative", title=y, scale=log if log_y else alt.Undefined),
+           "tooltip": [alt.Tooltip(field(c), title=c) for c in df.columns]}
+    if series:
+        enc["color"] = alt.Color(field(series), type="nominal", title=series)
+    return alt.Chart(df).mark_line(point=True).encode(**enc).properties(title=title, width=width, height=height)
 
 
 def strip(df, value: str, category: str, *, title: str = "", log: bool = True, width: int = 460,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from . import config, ui
+from . import config, security, ui
 
 TOOLS_LOG4J = config.PROJECT_ROOT / "services" / "kafka" / "tools-log4j2.properties"
 #: console script -> (main class, JVM profile); the names of Kafka's bin/*.sh scripts
@@ -53,6 +53,9 @@ KAFKA_TOOLS = {
 BOOTSTRAP_TOOLS = {"kafka-topics", "kafka-consumer-groups", "kafka-share-groups", "kafka-get-offsets",
                    "kafka-configs", "kafka-log-dirs", "kafka-delete-records", "kafka-console-producer",
                    "kafka-console-consumer", "kafka-consumer-perf-test"}
+#: tools that talk to a broker: against a secured Kafka (KAFKA_SECURITY_PROTOCOL) they get the
+#: settings in a 0600 properties file (``--command-config``; kafka-e2e-latency: its 6th argument)
+CONFIG_TOOLS = BOOTSTRAP_TOOLS | {"kafka-producer-perf-test", "kafka-e2e-latency", "kafka-share-consumer-perf-test"}
 #: a short-lived admin tool starts fast with C1 only and a small serial heap; a perf tool gets the
 #: full JIT (C2) so its figures measure Kafka, not a half-compiled client
 JVM_FLAGS = {
@@ -86,10 +89,21 @@ def java_command(tool: str, args: list[str]) -> list[str]:
 def tool_main() -> None:
     """Entry point of the console scripts: ``kafka-topics ...`` becomes ``java ... TopicCommand ...``."""
     tool = Path(sys.argv[0]).name.removesuffix(".exe")
+    args = sys.argv[1:]
     try:
-        argv = java_command(tool, sys.argv[1:])
+        secured = security.needs_command_config(tool, args, CONFIG_TOOLS)
+        argv = java_command(tool, args)
     except Exception as exc:  # one sentence, not a traceback
         sys.exit(f"{tool}: {exc}")
+    if secured:  # the course's secured Kafka: the settings in a 0600 file that is removed afterwards
+        with security.command_config() as path:
+            child = subprocess.Popen(java_command(tool, security.with_command_config(tool, args, path)))
+            try:
+                code = child.wait()
+            except KeyboardInterrupt:
+                child.terminate()
+                code = child.wait(10)
+        sys.exit(code)
     try:
         os.execv(argv[0], argv)
     except OSError:
@@ -181,7 +195,11 @@ def kafka(tool: str, *args: str, timeout: float = 60, bootstrap: bool = True, ma
     args = [str(a) for a in args]
     if bootstrap and tool in BOOTSTRAP_TOOLS and "--bootstrap-server" not in args:
         args = ["--bootstrap-server", config.kafka_bootstrap(), *args]
-    return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
+    if not security.needs_command_config(tool, args, CONFIG_TOOLS):
+        return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
+    with security.command_config() as path:  # SASL/TLS settings from KAFKA_*, never on the command line
+        args = security.with_command_config(tool, args, path)
+        return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
 
 
 def redis_args(url: str | None = None) -> tuple[list[str], dict]:
@@ -194,6 +212,12 @@ def redis_args(url: str | None = None) -> tuple[list[str], dict]:
         args += ["-n", db]
     if parsed.scheme == "rediss":
         args.append("--tls")
+        files = security.redis_tls_files()  # REDIS_TLS_CA / _CERT / _KEY (paths, not secrets)
+        for flag, key in (("--cacert", "ca"), ("--cert", "cert"), ("--key", "key")):
+            if files[key]:
+                args += [flag, files[key]]
+        if files["cert"] and not files["key"]:
+            args += ["--key", files["cert"]]
     if parsed.username:
         args += ["--user", unquote(parsed.username)]
     env = {"REDISCLI_AUTH": unquote(parsed.password)} if parsed.password else {}
