@@ -256,20 +256,29 @@ def run_part(kernel: Kernel, number: str, part: Part) -> dict:
 
 
 def run_full(name: str, number: str, part: Part | None) -> dict:
-    """Run All of notebook ``number`` in a fresh kernel (as a learner would), then the exact-count checks."""
+    """Run All of notebook ``number`` in a fresh kernel (as a learner would), then the exact-count checks.
+    ``left`` lists the names the notebook's cleanup itself reports it leaves for the next run (notebook
+    08: the share group of the member it SIGKILLed, which the broker does not delete while that member's
+    session lasts)."""
     from time_notebooks import execute
 
     path = next(NOTEBOOKS.glob(f"{number}_*.ipynb"))
     row = execute(path, {"COURSE_LEARNER": name}, append=MEASURED)
-    problems = []
-    if not row["error"] and part is not None:
-        last = row["nb"].cells[-1]                     # the appended cell: measured, as JSON
+    problems, left = [], []
+    if not row["error"]:
+        last = row["nb"].cells[-1]                     # the appended cell: measured and what cleanup left, as JSON
         text = "".join(o.get("text", "") for o in last.outputs if o.get("output_type") == "stream")
-        problems = part.check(json.loads(text.strip().splitlines()[-1]))
-    return {"notebook": number, "seconds": row["seconds"], "error": row["error"], "problems": problems}
+        found = json.loads(text.strip().splitlines()[-1])
+        left = found["left"]
+        problems = part.check(found["measured"]) if part is not None else []
+    return {"notebook": number, "seconds": row["seconds"], "error": row["error"], "problems": problems,
+            "left": left}
 
 
-MEASURED = "print(__import__('json').dumps(measured, default=str))"
+MEASURED = """import json as _json
+_cleaned = globals().get("cleaned")
+print(_json.dumps({"measured": measured, "left": list(_cleaned.get("groups left for the next run", []))
+                   if isinstance(_cleaned, dict) else []}, default=str))"""
 
 
 # --------------------------------------------------------------------------- sentinels
@@ -403,7 +412,7 @@ def leftovers(r, admin, names: list[str]) -> tuple[dict[str, list[str]], dict[st
         empty = [t for t in mine if not any(groups.offsets(admin, t).values())]
         kafka = [t for t in mine if t not in empty] + sorted(g for g in found if isinstance(g, str) and g.startswith(prefix))
         if keys or kafka:
-            left[who] = keys[:5] + kafka[:5]
+            left[who] = keys + kafka
         if empty:
             recreated[who] = empty
     return left, recreated
@@ -470,8 +479,16 @@ def failures(result: dict) -> list[str]:
         done = [nb["notebook"] for nb in rep.get("notebooks", [])]
         if done != result["notebooks"]:
             lines.append(f"{name}: ran notebooks {done}, not {result['notebooks']}")
-    lines += [f"left behind by {who}: {names}" for who, names in result["leftovers"].items()]
+    for who, names in result["leftovers"].items():
+        undeclared = sorted(set(names) - set(declared(result, who)))
+        if undeclared:
+            lines.append(f"left behind by {who}: {undeclared[:8]}")
     return lines
+
+
+def declared(result: dict, who: str) -> list[str]:
+    """The names ``who``'s notebooks said their cleanup leaves for the next run."""
+    return [n for nb in result["reports"].get(who, {}).get("notebooks", []) for n in nb.get("left", [])]
 
 
 def table(result: dict) -> str:
@@ -508,10 +525,15 @@ def main(argv: list[str] | None = None) -> int:
     problems = failures(result)
     print(f"{len(result['learners'])} learners at once, {'Run All' if args.full else 'core experiments'} of "
           f"notebooks {', '.join(result['notebooks'])}: {result['seconds']} s; "
-          + ("every count exact, nothing of one learner touched by another, nothing left behind."
+          + ("every count exact, nothing of one learner touched by another, nothing left behind but what "
+             "a notebook said it leaves."
              if not problems else f"{len(problems)} problem(s):"))
     for line in problems:
         print("  " + line)
+    for who in result["leftovers"]:
+        kept = sorted(set(result["leftovers"][who]) & set(declared(result, who)))
+        if kept:
+            print(f"  note: {who} left {kept}, as its notebook's cleanup said (deleted by its next run's setup)")
     for who, topics in result["recreated_empty"].items():
         print(f"  note: {who}'s topics {topics} exist again, empty, after its cleanup deleted them (re-created "
               "by a late metadata request: auto.create.topics.enable); its next run's setup deletes them")
