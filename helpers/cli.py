@@ -136,10 +136,11 @@ class Result:
     returncode: int | None
     seconds: float
     timed_out: bool = False
+    error_reply: str | None = None  # redis-cli exits 0 when the server answers with an error
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 or self.timed_out
+        return (self.returncode == 0 or self.timed_out) and self.error_reply is None
 
     @property
     def lines(self) -> list[str]:
@@ -148,6 +149,8 @@ class Result:
     def _status(self) -> tuple[str, str]:
         if self.timed_out:
             return "STOPPED", f"stopped after {self.seconds:.1f} s (its timeout)"
+        if self.error_reply is not None:
+            return "ERROR REPLY", f"the server refused the command ({self.error_reply}); redis-cli itself exits 0"
         if self.returncode == 0:
             return "OK", f"{self.seconds:.1f} s"
         return "FAILED", f"exit code {self.returncode} after {self.seconds:.1f} s"
@@ -232,4 +235,14 @@ def redis(*args: str, timeout: float = 10, url: str | None = None, max_lines: in
                                 "redis-tools`, or redis-server which includes it).")
     conn, env = redis_args(url)
     argv = [binary, *conn, *map(str, args)]
-    return run(argv, timeout=timeout, env=env, shown=" ".join(["redis-cli", *argv[1:]]), max_lines=max_lines)
+    result = run(argv, timeout=timeout, env=env, shown=" ".join(["redis-cli", *argv[1:]]), max_lines=max_lines)
+    first = next((line for line in result.lines if line.strip()), "")
+    match = re.match(r"(?:\(error\) )?([A-Z][A-Z_]{1,19})\b", first)   # an error reply: ERR, OOM, WRONGTYPE, ...
+    if match and match.group(1) in ERROR_PREFIXES:
+        result.error_reply = match.group(1)
+    return result
+
+
+ERROR_PREFIXES = {"ERR", "WRONGTYPE", "OOM", "NOGROUP", "BUSYGROUP", "CROSSSLOT", "MOVED", "ASK", "NOSCRIPT",
+                  "NOAUTH", "WRONGPASS", "NOPERM", "READONLY", "LOADING", "EXECABORT", "BUSY", "MISCONF",
+                  "NOREPLICAS", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOPROTO", "UNKILLABLE"}
