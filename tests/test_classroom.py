@@ -6,7 +6,8 @@ cells, see ``classroom_drill.PARTS``): each learner's counts must be exact (the 
 exactly those published while away, exactly the held job is lost, pending == reclaimed, every group
 reads every record, the view equals the recount, ...), every learner's sentinels (Redis keys of four
 types, a stream group with pending entries, a topic and a committed group) must be exactly as their
-owner left them when all the others are done, and nobody may leave a name behind.
+owner left them when all the others are done, and nobody may leave a name behind (a topic re-created
+empty by a late metadata request after its cleanup is printed as a note; see classroom_drill.leftovers).
 ``make classroom-drill`` is the full form: Run All of each of those notebooks per learner.
 """
 

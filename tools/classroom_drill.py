@@ -16,7 +16,9 @@ A learner process:
 4. waits for the others, then compares the digest of EVERY learner's sentinels with the one written in
    step 1 (nothing of one learner is touched by another), then deletes its own sentinels.
 
-The parent collects the reports and checks that no learner left a name behind.
+The parent collects the reports and checks that no learner left a name behind, apart from names a
+notebook's cleanup says it leaves for the next run and topics re-created empty after a cleanup (both
+printed as notes).
 
     python tools/classroom_drill.py [--learners 5] [--full] [--notebooks 00,01,...] [--json report.json]
 
