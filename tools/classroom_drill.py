@@ -214,7 +214,7 @@ class Kernel:
         self.client.start_new_kernel(env=env)
         self.client.start_new_kernel_client()
 
-    def run(self, cell, index: int = 0) -> None:
+    def run(self, cell) -> None:
         self.nb.cells.append(cell)
         try:
             self.client.execute_cell(cell, len(self.nb.cells) - 1)
@@ -244,14 +244,16 @@ def run_part(kernel: Kernel, number: str, part: Part) -> dict:
 
     path = next(NOTEBOOKS.glob(f"{number}_*.ipynb"))
     nb = nbformat.read(str(path), as_version=4)
-    t0, error, problems = time.monotonic(), None, []
+    t0, error, problems, where = time.monotonic(), None, [], "selecting cells"
     try:
         for index in _select(nb, part.cells):
-            kernel.run(nb.cells[index], index)
-        measured = kernel.value("measured")
-        problems = part.check(measured)
+            where = f"cell {index} {nb.cells[index].metadata.get('tags', [])}"
+            kernel.run(nb.cells[index])
+        where = "the exact-count check"
+        problems = part.check(kernel.value("measured"))
     except Exception as exc:  # noqa: BLE001  (reported, with the cell that failed)
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:400] if str(exc).strip() else ''}"
+        last = str(exc).strip().splitlines()[-1][:400] if str(exc).strip() else ""
+        error = f"{where}: {type(exc).__name__}: {last}"
         with contextlib.suppress(Exception):   # leave nothing behind, whatever failed
             kernel.run(nb.cells[_select(nb, ["cleanup"])[0]])
     return {"notebook": number, "seconds": round(time.monotonic() - t0, 1), "error": error, "problems": problems}
