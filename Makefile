@@ -10,7 +10,7 @@ STAGE  := tools/stage
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup lab restore test test-helpers test-notebooks services-up services-down services-status \
-        services-logs strip site clean bench docker-check
+        services-logs strip site clean bench docker-check student classroom-drill
 
 help:
 	@echo "make lab             set up what is missing, start Redis + Kafka + JupyterLab (127.0.0.1:8888)"
@@ -20,6 +20,9 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
+	@echo "make classroom-drill 5 learners at once on the shared servers: Run All of every shared-server notebook"
+	@echo "                     each (LEARNERS=n; REDIS_URL / KAFKA_BOOTSTRAP point it at the room's servers)"
+	@echo "make student         the learner copies of every notebook in student/ (OUT=dir; SOLUTIONS=1 adds solutions/)"
 	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 	@echo "make docker-check    build and run the Docker image, measure it (needs Docker; DOCKER_CHECK_ARGS=--stand-in)"
@@ -77,6 +80,12 @@ site: services-up
 
 docker-check: setup
 	@$(STAGE) "Docker check (build, run, notebooks 00 + 02, stop, restart, Dev Container)" $(PY) tools/docker_check.py $(DOCKER_CHECK_ARGS)
+
+classroom-drill: services-up
+	@$(STAGE) "classroom drill ($(or $(LEARNERS),5) learners, Run All)" $(PY) tools/classroom_drill.py --full --learners $(or $(LEARNERS),5)
+
+student: setup
+	@$(PY) tools/student.py --out "$(or $(OUT),student)" $(if $(filter 1 yes true,$(SOLUTIONS)),--solutions)
 
 bench: services-up
 	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
