@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import config
 from ..errors import PortTaken, ServiceSetupError
 from . import cluster as clusters
+from .cluster import pick_ports
 from .jupyter_server import JupyterLab
 from .kafka_cluster import DEFAULT_HEAP, KafkaCluster, replication_defaults
 from .kafka_server import KafkaBroker
@@ -33,6 +34,7 @@ from .redis_server import RedisServer
 DEFAULT_REDIS_PORT = 6379
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_LAB_PORT = 8888
+EXTRA_REDIS_PORTS = (6390, 6590)   # throwaway redis-servers (a random free one: parallel starts rarely collide)
 
 
 def _env_port(var: str) -> int | None:
@@ -141,6 +143,20 @@ class Lab:
                  f"leaving it alone and starting the course's {service} on port {proc.port} "
                  f"(recorded in {self.endpoints_path}; set {proc.env_port_var} to choose a port).")
 
+    def _start_on_a_free_port(self, service: str, proc: ManagedProcess, attempts: int = 3) -> float:
+        """``_choose_port`` then start; when another process (a teammate's course, a parallel test)
+        took the chosen port between the check and the bind, choose again (never for a pinned port)."""
+        for attempt in range(attempts):
+            self._choose_port(service, proc)
+            try:
+                return proc.start()
+            except ServiceSetupError:
+                lost = not proc.running and any(port_open(p) for p in [proc.port, *proc.extra_ports()])
+                if self.pinned[service] or not lost or attempt == attempts - 1:
+                    raise
+                self.log(f"note: port {proc.port} was taken while {service} started; choosing another.")
+        raise AssertionError("unreachable")
+
     # --- lifecycle -------------------------------------------------------------------------
     def _external(self, service: str) -> str | None:
         var = {"redis": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP"}.get(service)
@@ -161,8 +177,7 @@ class Lab:
                 if proc.running:
                     report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
                     continue
-                self._choose_port(service, proc)
-                seconds = proc.start()
+                seconds = self._start_on_a_free_port(service, proc)
                 report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
                 if service != "jupyter":
                     self._write_endpoints()
@@ -202,8 +217,15 @@ class Lab:
         key = f"redis-{name}"
         proc = self.extras.get(key) or self._extra_from_disk().get(key)
         if proc is None or not proc.running:
-            proc = RedisServer(key, self.home / "extra" / key, port or free_port(6390), **options)
-            proc.start()
+            for attempt in range(1 if port else 3):  # a free port can be taken by a parallel start: retry
+                proc = RedisServer(key, self.home / "extra" / key,
+                                   port or pick_ports(1, EXTRA_REDIS_PORTS)[0], **options)
+                try:
+                    proc.start()
+                    break
+                except ServiceSetupError:
+                    if port or proc.running or not port_open(proc.port) or attempt == 2:
+                        raise
         self.extras[key] = proc
         return proc
 
