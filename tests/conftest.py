@@ -19,14 +19,60 @@ NOTEBOOKS = ROOT / "notebooks"
 SOLUTIONS = NOTEBOOKS / "solutions"
 CELL_TIMEOUT = int(os.environ.get("COURSE_CELL_TIMEOUT", "240"))
 
+# "gw0", "gw1", ... in a worker of `pytest -n N` (pytest-xdist), "" in a plain run
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
 os.environ.setdefault("COURSE_QUICK", "1")
 # tests neither add figures to the learner's claims ledger nor share a namespace with the learner's
 # own open notebooks (each notebook's setup removes earlier runs of the same learner)
 os.environ.setdefault("COURSE_LEARNER", "pytest")
 os.environ.setdefault("COURSE_RESULTS", os.path.join(tempfile.mkdtemp(prefix="streamslab-results-"), "results.jsonl"))
+if WORKER:
+    # a worker inherits the controller's environment: give each worker a learner name and a results
+    # file of its own, so parallel runs of one notebook never share names or read each other's figures
+    os.environ["COURSE_LEARNER"] = f"{os.environ['COURSE_LEARNER']}-{WORKER}"
+    os.environ["COURSE_RESULTS"] = os.path.join(tempfile.mkdtemp(prefix=f"streamslab-results-{WORKER}-"),
+                                                "results.jsonl")
 # the kernel must be this interpreter (the project's venv), whatever `python` is on PATH
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+# --- parallel runs (pytest-xdist): see "Parallel and serial tests" in CONTRIBUTING.md -------------
+SERIAL_REASON = ("marked serial (not safe beside other tests): run it without -n; "
+                 "`make test` runs it in its second, one-at-a-time pass")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n N --dist loadgroup``: every test without an ``xdist_group`` mark is grouped
+    with its module (so a notebook a module executes once, in a module-scoped fixture, runs once, on
+    one worker). A ``serial`` test is skipped in a worker: it must not run beside other tests.
+
+    The queue order is a heuristic for a short tail (a worker takes the next group when it is free):
+    named groups first (they span modules), then groups that execute notebooks, later notebooks first
+    (they run longer), then the rest in collection order. The order is the same in every run."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        if WORKER and item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.skip(reason=SERIAL_REASON))
+
+    def group(item) -> str:
+        return item.get_closest_marker("xdist_group").args[0]
+
+    modules = {item.module.__name__ for item in items}
+    notebooks = {group(item) for item in items if item.get_closest_marker("notebook")}
+    first_seen = {name: i for i, name in enumerate(dict.fromkeys(group(item) for item in items))}
+
+    def rank(name: str) -> tuple:
+        if name not in modules:
+            return (0, first_seen[name])
+        if name in notebooks:
+            return (1, -first_seen[name])
+        return (2, first_seen[name])
+
+    items.sort(key=lambda item: rank(group(item)))
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +189,38 @@ def rerun_all(tb) -> None:
     for index, cell in enumerate(tb.cells):
         if cell.cell_type == "code":
             tb.execute_cell(index)
+
+
+def plain_redis_server(data_dir: Path, first_port: int, *args: str, password: str | None = None):
+    """A redis-server the course did NOT start (no persistence, data in ``data_dir``) on the first
+    free port from ``first_port``, ready: returns ``(port, Popen)``. A port another test took between
+    the check and the bind (tests run in parallel) is detected by the server's pid and skipped."""
+    import subprocess
+    import time
+
+    import redis
+
+    from helpers.services.process import free_port
+    from helpers.services.redis_server import find_redis_server
+
+    port = first_port
+    for _ in range(5):
+        port = free_port(port)
+        proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--dir", str(data_dir), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=port, password=password, socket_timeout=2, socket_connect_timeout=2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if client.info("server").get("process_id") == proc.pid:
+                    return port, proc
+                break  # another process answers on this port: ours cannot bind it
+            except redis.RedisError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait(5)
+        port += 1
+    raise AssertionError(f"could not start a redis-server on a free port from {first_port}")
 
 
 @pytest.fixture(scope="session")
