@@ -23,7 +23,9 @@ from nbtext import assert_no_emoji, markdown_text, predictions_kept
 from helpers import config, pubsub, pubsub_ops
 from helpers.checks import nb01 as checks01
 
-pytestmark = pytest.mark.notebook
+# serial: C05's flood lowers the shared Redis's client-output-buffer-limit (server-wide: it would
+# cut other tests' subscribers), and C02's verdict comes from measured latencies
+pytestmark = [pytest.mark.notebook, pytest.mark.serial]
 
 LIMIT = "client-output-buffer-limit"
 

@@ -12,7 +12,9 @@ import time
 import pytest
 from nbrun import NotebookRun
 
-pytestmark = pytest.mark.notebook
+# one worker runs every test of the throwaway course (session fixture `scratch_course`): one extra
+# Redis + Kafka, not one per worker; they kill only that course's servers, so they run in parallel
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("scratch-course")]
 
 
 def kill_during(run, lab_proc, tag: str, delay: float) -> dict:
