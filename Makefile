@@ -20,6 +20,7 @@ help:
 	@echo "make services-up | services-down | services-status | services-logs"
 	@echo "make strip           remove outputs from the notebooks before committing"
 	@echo "make site            execute every notebook into site/ (rendered HTML that needs no network)"
+	@echo "make bench           course figures beside redis-benchmark and Kafka's perf tools -> bench/results.md"
 	@echo "make clean           stop the services and delete .course/ (data, logs, jars)"
 
 setup: $(STAMP)
@@ -71,6 +72,10 @@ strip: setup
 
 site: services-up
 	@$(STAGE) "render notebooks into site/ (offline: charts as inline SVG)" $(PY) tools/build_site.py --out site
+
+bench: services-up
+	@$(STAGE) "bench: course figures beside the native tools (bench/results.csv, bench/results.md)" \
+	  $(PY) tools/bench.py
 
 clean: services-down
 	rm -rf .course site test-artifacts

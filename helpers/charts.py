@@ -22,6 +22,9 @@ from . import ui
 
 RENDERER = "streamslab"
 KILL_COLOR = "#cf222e"
+#: swimlane marks with a fixed ``order``: Vega's dark2 colours, and every point shape but the kill's cross
+LANE_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#e7298a"]
+LANE_SHAPES = ["circle", "square", "triangle-up", "diamond", "triangle-down", "triangle-right", "triangle-left"]
 
 
 def _title_of(spec: dict) -> str:
@@ -89,11 +92,24 @@ def histogram(df, value: str, *, title: str = "", bins: int = 40, log_y: bool = 
     return chart.properties(title=title, width=width, height=height)
 
 
-def lines(df, x: str, y: str, series: str, *, title: str = "", width: int = 460, height: int = 240):
-    """One line per ``series`` (e.g. consumer-group lag over time)."""
-    return alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), color=alt.Color(f"{series}:N"),
-        tooltip=list(df.columns)).properties(title=title, width=width, height=height)
+def field(name: str) -> str:
+    """A column name as a Vega-Lite field: ``.`` and brackets escaped, so ``"linger.ms"`` is one column,
+    not the field ``ms`` nested in ``linger`` (which draws an empty chart)."""
+    return re.sub(r"([.\[\]])", r"\\\1", name)
+
+
+def lines(df, x: str, y: str, series: str | None = None, *, title: str = "", log_x: bool = False,
+          log_y: bool = False, width: int = 460, height: int = 240):
+    """One line per ``series`` (e.g. consumer-group lag over time), or one line without ``series``;
+    either axis on a log scale when it spans magnitudes (pipeline depth, records/s). Column names may
+    contain dots (``"linger.ms"``)."""
+    log = alt.Scale(type="log")
+    enc = {"x": alt.X(field(x), type="quantitative", title=x, scale=log if log_x else alt.Undefined),
+           "y": alt.Y(field(y), type="quantitative", title=y, scale=log if log_y else alt.Undefined),
+           "tooltip": [alt.Tooltip(field(c), title=c) for c in df.columns]}
+    if series:
+        enc["color"] = alt.Color(field(series), type="nominal", title=series)
+    return alt.Chart(df).mark_line(point=True).encode(**enc).properties(title=title, width=width, height=height)
 
 
 def strip(df, value: str, category: str, *, title: str = "", log: bool = True, width: int = 460,
@@ -111,13 +127,15 @@ def strip(df, value: str, category: str, *, title: str = "", log: bool = True, w
 
 def swimlane(events, *, lane: str = "worker", time: str = "t", event: str = "event",
              kills: dict[str, float] | None = None, kill_events: tuple[str, ...] = ("killed", "SIGKILL"),
-             title: str = "", width: int = 560, lane_height: int = 46):
+             title: str = "", width: int = 560, lane_height: int = 46, order: list[str] | None = None):
     """One lane per worker/consumer, its events as marks on a time axis, each kill marked in red.
 
     ``events`` is a DataFrame with a row per event: ``lane`` (``"worker-1"``), ``time`` (seconds
     from the start) and ``event`` (``"popped"``, ``"done"``, ``"claimed"`` ...), plus any columns
     for the tooltip (a job id). A kill is either a row whose event is in ``kill_events`` or an
     entry of ``kills={"worker-1": 3.2}``; it is drawn as a red dashed rule with a label.
+    ``order`` (the event names, in legend order) gives each event the same colour and shape in
+    every chart that passes it, and no event the kill's cross.
     """
     import pandas as pd
 
@@ -131,13 +149,20 @@ def swimlane(events, *, lane: str = "worker", time: str = "t", event: str = "eve
     lanes = list(dict.fromkeys([*(map(str, df[lane]) if len(df) else []), *kdf[lane]]))
     y = alt.Y(f"{lane}:N", sort=lanes, title=None, scale=alt.Scale(domain=lanes))
     x = alt.X(f"{time}:Q", title="seconds since the start")
+    color_scale, shape_scale = alt.Scale(scheme="dark2"), alt.Undefined
+    if order is not None:  # a fixed colour and shape per event name, listed in the legend only when drawn
+        names = list(dict.fromkeys([*order, *map(str, marks[event])]))
+        drawn = [e for e in names if e in set(map(str, marks[event]))]
+        color_scale = alt.Scale(domain=drawn, range=[LANE_COLORS[names.index(e) % len(LANE_COLORS)] for e in drawn])
+        shape_scale = alt.Scale(domain=drawn, range=[LANE_SHAPES[names.index(e) % len(LANE_SHAPES)] for e in drawn])
     extent = df.groupby(lane)[time].agg(["min", "max"]).reset_index() if len(df) else pd.DataFrame(
         columns=[lane, "min", "max"])
     layers = [
         alt.Chart(extent).mark_rule(color="#d0d7de", strokeWidth=6).encode(
             y=y, x=alt.X("min:Q", title="seconds since the start"), x2="max:Q"),
         alt.Chart(marks).mark_point(filled=True, size=70, opacity=0.85).encode(
-            x=x, y=y, color=alt.Color(f"{event}:N", title="event", scale=alt.Scale(scheme="dark2")), shape=alt.Shape(f"{event}:N", title="event"),
+            x=x, y=y, color=alt.Color(f"{event}:N", title="event", scale=color_scale),
+            shape=alt.Shape(f"{event}:N", title="event", scale=shape_scale),
             tooltip=[c for c in marks.columns]),
     ]
     if len(kdf):

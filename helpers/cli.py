@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from . import config, ui
+from . import config, security, ui
 
 TOOLS_LOG4J = config.PROJECT_ROOT / "services" / "kafka" / "tools-log4j2.properties"
 #: console script -> (main class, JVM profile); the names of Kafka's bin/*.sh scripts
@@ -53,6 +53,9 @@ KAFKA_TOOLS = {
 BOOTSTRAP_TOOLS = {"kafka-topics", "kafka-consumer-groups", "kafka-share-groups", "kafka-get-offsets",
                    "kafka-configs", "kafka-log-dirs", "kafka-delete-records", "kafka-console-producer",
                    "kafka-console-consumer", "kafka-consumer-perf-test"}
+#: tools that talk to a broker: against a secured Kafka (KAFKA_SECURITY_PROTOCOL) they get the
+#: settings in a 0600 properties file (``--command-config``; kafka-e2e-latency: its 6th argument)
+CONFIG_TOOLS = BOOTSTRAP_TOOLS | {"kafka-producer-perf-test", "kafka-e2e-latency", "kafka-share-consumer-perf-test"}
 #: a short-lived admin tool starts fast with C1 only and a small serial heap; a perf tool gets the
 #: full JIT (C2) so its figures measure Kafka, not a half-compiled client
 JVM_FLAGS = {
@@ -86,10 +89,21 @@ def java_command(tool: str, args: list[str]) -> list[str]:
 def tool_main() -> None:
     """Entry point of the console scripts: ``kafka-topics ...`` becomes ``java ... TopicCommand ...``."""
     tool = Path(sys.argv[0]).name.removesuffix(".exe")
+    args = sys.argv[1:]
     try:
-        argv = java_command(tool, sys.argv[1:])
+        secured = security.needs_command_config(tool, args, CONFIG_TOOLS)
+        argv = java_command(tool, args)
     except Exception as exc:  # one sentence, not a traceback
         sys.exit(f"{tool}: {exc}")
+    if secured:  # the course's secured Kafka: the settings in a 0600 file that is removed afterwards
+        with security.command_config() as path:
+            child = subprocess.Popen(java_command(tool, security.with_command_config(tool, args, path)))
+            try:
+                code = child.wait()
+            except KeyboardInterrupt:
+                child.terminate()
+                code = child.wait(10)
+        sys.exit(code)
     try:
         os.execv(argv[0], argv)
     except OSError:
@@ -122,10 +136,11 @@ class Result:
     returncode: int | None
     seconds: float
     timed_out: bool = False
+    error_reply: str | None = None  # redis-cli exits 0 when the server answers with an error
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 or self.timed_out
+        return (self.returncode == 0 or self.timed_out) and self.error_reply is None
 
     @property
     def lines(self) -> list[str]:
@@ -134,6 +149,8 @@ class Result:
     def _status(self) -> tuple[str, str]:
         if self.timed_out:
             return "STOPPED", f"stopped after {self.seconds:.1f} s (its timeout)"
+        if self.error_reply is not None:
+            return "ERROR REPLY", f"the server refused the command ({self.error_reply}); redis-cli itself exits 0"
         if self.returncode == 0:
             return "OK", f"{self.seconds:.1f} s"
         return "FAILED", f"exit code {self.returncode} after {self.seconds:.1f} s"
@@ -181,7 +198,11 @@ def kafka(tool: str, *args: str, timeout: float = 60, bootstrap: bool = True, ma
     args = [str(a) for a in args]
     if bootstrap and tool in BOOTSTRAP_TOOLS and "--bootstrap-server" not in args:
         args = ["--bootstrap-server", config.kafka_bootstrap(), *args]
-    return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
+    if not security.needs_command_config(tool, args, CONFIG_TOOLS):
+        return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
+    with security.command_config() as path:  # SASL/TLS settings from KAFKA_*, never on the command line
+        args = security.with_command_config(tool, args, path)
+        return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
 
 
 def redis_args(url: str | None = None) -> tuple[list[str], dict]:
@@ -194,6 +215,12 @@ def redis_args(url: str | None = None) -> tuple[list[str], dict]:
         args += ["-n", db]
     if parsed.scheme == "rediss":
         args.append("--tls")
+        files = security.redis_tls_files()  # REDIS_TLS_CA / _CERT / _KEY (paths, not secrets)
+        for flag, key in (("--cacert", "ca"), ("--cert", "cert"), ("--key", "key")):
+            if files[key]:
+                args += [flag, files[key]]
+        if files["cert"] and not files["key"]:
+            args += ["--key", files["cert"]]
     if parsed.username:
         args += ["--user", unquote(parsed.username)]
     env = {"REDISCLI_AUTH": unquote(parsed.password)} if parsed.password else {}
@@ -208,4 +235,14 @@ def redis(*args: str, timeout: float = 10, url: str | None = None, max_lines: in
                                 "redis-tools`, or redis-server which includes it).")
     conn, env = redis_args(url)
     argv = [binary, *conn, *map(str, args)]
-    return run(argv, timeout=timeout, env=env, shown=" ".join(["redis-cli", *argv[1:]]), max_lines=max_lines)
+    result = run(argv, timeout=timeout, env=env, shown=" ".join(["redis-cli", *argv[1:]]), max_lines=max_lines)
+    first = next((line for line in result.lines if line.strip()), "")
+    match = re.match(r"(?:\(error\) )?([A-Z][A-Z_]{1,19})\b", first)   # an error reply: ERR, OOM, WRONGTYPE, ...
+    if match and match.group(1) in ERROR_PREFIXES:
+        result.error_reply = match.group(1)
+    return result
+
+
+ERROR_PREFIXES = {"ERR", "WRONGTYPE", "OOM", "NOGROUP", "BUSYGROUP", "CROSSSLOT", "MOVED", "ASK", "NOSCRIPT",
+                  "NOAUTH", "WRONGPASS", "NOPERM", "READONLY", "LOADING", "EXECABORT", "BUSY", "MISCONF",
+                  "NOREPLICAS", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOPROTO", "UNKILLABLE"}

@@ -6,7 +6,10 @@ they also make a server that dies later end the running cell with one sentence (
 :mod:`helpers.errors` and :mod:`helpers.watchdog`).
 
 The factories set explicitly every client default the lessons rely on (acks, idempotence, session
-timeout, retries), so the prose holds whichever supported library version is installed.
+timeout, retries), so the prose holds whichever supported library version is installed. They also
+apply the secured-server settings (a ``rediss://`` URL with REDIS_TLS_*, Kafka's KAFKA_SECURITY_PROTOCOL
+/ KAFKA_SASL_* / KAFKA_SSL_*: see :mod:`helpers.security`), so every notebook works against a
+classroom's secured servers unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
-from . import config, errors
+from . import config, errors, security, security_check
 from .errors import ServiceUnavailable
 
 START_HINT = errors.START_HINT
@@ -51,9 +54,12 @@ APP_RETRY = Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3)
 
 
 def redis_client(url: str | None = None, *, decode_responses: bool = True, **kwargs) -> redis.Redis:
-    """A redis-py client with connect and read timeouts (no call can hang forever) and no retries."""
+    """A redis-py client with connect and read timeouts (no call can hang forever) and no retries;
+    TLS settings for a ``rediss://`` URL (REDIS_TLS_CA / _CERT / _KEY, the server's name verified)."""
     url = url or config.redis_url()
     _check_redis_url(url)
+    for key, value in security.redis_ssl_kwargs(url).items():
+        kwargs.setdefault(key, value)
     kwargs.setdefault("socket_connect_timeout", 2)
     kwargs.setdefault("socket_timeout", 10)
     kwargs.setdefault("health_check_interval", 0)
@@ -69,8 +75,12 @@ def require_redis(url: str | None = None, *, timeout: float = 3.0) -> redis.Redi
     try:
         client.ping()
     except redis.exceptions.AuthenticationError:
-        raise ServiceUnavailable(f"Redis at {shown} refused the login: check the password in REDIS_URL.") from None
+        raise ServiceUnavailable(_login_refused(url, shown)) from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        if not isinstance(exc, redis.exceptions.TimeoutError) or urlparse(url).scheme == "rediss":
+            tls_reason = security_check.explain_redis(url, exc)
+            if tls_reason:
+                raise ServiceUnavailable(tls_reason) from None
         reason = re.sub(r"^Error \d+ connecting to \S+?\. ", "", str(exc)).rstrip(".") or type(exc).__name__
         if "closed by server" in reason.lower():
             raise _not_redis(shown, reason) from None
@@ -84,6 +94,15 @@ def require_redis(url: str | None = None, *, timeout: float = 3.0) -> redis.Redi
         client.close()
     _watch("redis")
     return redis_client(url)
+
+
+def _login_refused(url: str, shown: str) -> str:
+    parsed = urlparse(url)
+    if not parsed.password:
+        return (f"Redis at {shown} asks for a password: put it in REDIS_URL "
+                "(redis://user:password@host:port/0, or redis://:password@... for the default user).")
+    who = f"user {parsed.username!r}" if parsed.username else "the default user"
+    return f"Redis at {shown} refused the login of {who}: check the password in REDIS_URL (and the user name)."
 
 
 def _not_redis(shown: str, reason: str) -> ServiceUnavailable:
@@ -138,12 +157,28 @@ CONSUMER_DEFAULTS = dict(session_timeout_ms=45000, heartbeat_interval_ms=3000, m
                          consumer_timeout_ms=5000, auto_offset_reset="earliest", enable_auto_commit=False)
 
 
+def _kafka_opts(bootstrap: str | None, client_id: str, *defaults: dict) -> dict:
+    """Options every kafka-python factory starts from: the servers, short timeouts, the lesson's
+    defaults, and the KAFKA_* security settings when ``bootstrap`` is the course's Kafka."""
+    bootstrap = bootstrap or config.kafka_bootstrap()
+    opts = dict(bootstrap_servers=bootstrap, client_id=client_id, **KAFKA_COMMON)
+    for extra in defaults:
+        opts.update(extra)
+    opts.update(security.kafka_for(bootstrap).kafka_python())
+    return opts
+
+
+def librdkafka_config(bootstrap: str | None = None, **overrides) -> dict:
+    """The config dict of a confluent-kafka (librdkafka) client of the course's Kafka (or ``bootstrap``),
+    security settings included: ``Producer(clients.librdkafka_config(**{"client.id": "x"}))``."""
+    return security.librdkafka_config(bootstrap, **overrides)
+
+
 def kafka_admin(bootstrap: str | None = None, **overrides):
     """A kafka-python admin client with short timeouts."""
     from kafka import KafkaAdminClient
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-admin",
-                **KAFKA_COMMON)
+    opts = _kafka_opts(bootstrap, "streamslab-admin")
     opts.update(overrides)
     return KafkaAdminClient(**opts)
 
@@ -152,8 +187,7 @@ def kafka_producer(bootstrap: str | None = None, **overrides):
     """A kafka-python producer with acks='all' and idempotence set explicitly (:data:`PRODUCER_DEFAULTS`)."""
     from kafka import KafkaProducer
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-producer",
-                **KAFKA_COMMON, **PRODUCER_DEFAULTS)
+    opts = _kafka_opts(bootstrap, "streamslab-producer", PRODUCER_DEFAULTS)
     opts.update(overrides)
     return KafkaProducer(**opts)
 
@@ -162,8 +196,7 @@ def kafka_consumer(*topics: str, bootstrap: str | None = None, **overrides):
     """A kafka-python consumer (:data:`CONSUMER_DEFAULTS`); ``consumer_timeout_ms`` makes iteration end."""
     from kafka import KafkaConsumer
 
-    opts = dict(bootstrap_servers=bootstrap or config.kafka_bootstrap(), client_id="streamslab-consumer",
-                **KAFKA_COMMON, **CONSUMER_DEFAULTS)
+    opts = _kafka_opts(bootstrap, "streamslab-consumer", CONSUMER_DEFAULTS)
     opts.update(overrides)
     return KafkaConsumer(*topics, **opts)
 
@@ -196,10 +229,14 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
     from kafka.errors import KafkaError
 
     left_ms = max(500, int((deadline - time.monotonic()) * 1000))
+    security.kafka_for(bootstrap)  # a wrong KAFKA_* setting: its sentence before any connection
     try:
         admin = kafka_admin(bootstrap, bootstrap_timeout_ms=left_ms, request_timeout_ms=max(left_ms, 1000))
         admin.describe_cluster()
     except (KafkaError, OSError) as exc:
+        why = security_check.explain_kafka(bootstrap, servers)  # TLS or a login, when that is the reason
+        if why:
+            raise ServiceUnavailable(why) from None
         raise ServiceUnavailable(
             f"Kafka at {bootstrap} accepted a connection but did not answer as a broker ({type(exc).__name__}); "
             f"if it is still starting wait a few seconds, otherwise {errors.fix_hint('kafka')}."

@@ -1,18 +1,20 @@
-"""Plumbing for notebook 05 (Kafka consumer groups and replay).
+"""Plumbing for notebook 05 (Kafka consumer groups and replay), also used by 08 and 09.
 
 The lesson's own calls (subscribe, commit, seek, offsets_for_times, reset_group_offsets) stay in the
-notebook; this module holds what the notebook does not need to show: offset look-ups, waiting for a
-group to settle, the consumer loops run as threads (:func:`member`) or as killable processes
-(:func:`crash_worker`), and counting what a crash redelivered or lost (:func:`crash_outcome`).
+notebook; this module holds what the notebook does not need to show: offset and lag look-ups, waiting
+for a group to settle (watching its members, so a member that died is reported at once), a group
+consumer that has its topic's metadata before it joins (:func:`subscribed`) and a member loop run as
+a thread (:func:`member`). The crash worker process lives in :mod:`helpers.group_crash`, the
+assignor comparison in :mod:`helpers.rebalance`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
+from collections.abc import Iterable
 
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
@@ -47,28 +49,56 @@ def committed(admin, group: str, topic: str | None = None) -> dict[int, int]:
             if (topic is None or tp.topic == topic) and om.offset >= 0}
 
 
-def lag(admin, group: str, topic: str, end: dict[int, int] | None = None) -> int:
-    """Records in ``topic`` the group has not committed yet (a partition never committed counts from 0)."""
+def lag_per_partition(admin, group: str, topic: str, end: dict[int, int] | None = None) -> dict[int, int]:
+    """{partition: end offset - committed offset} of ``group`` (a partition never committed counts from 0,
+    as if the group read from the beginning)."""
     end = end if end is not None else offsets(admin, topic)
     done = committed(admin, group, topic)
-    return sum(max(0, last - done.get(p, 0)) for p, last in end.items())
+    return {p: max(0, last - done.get(p, 0)) for p, last in end.items()}
+
+
+def lag(admin, group: str, topic: str, end: dict[int, int] | None = None) -> int:
+    """Records in ``topic`` the group has not committed yet (a partition never committed counts from 0)."""
+    return sum(lag_per_partition(admin, group, topic, end).values())
 
 
 def assignment_table(admin, group: str) -> list[dict]:
-    """One row per member of ``group`` as the broker sees it: client id and assigned partitions."""
+    """One row per member of ``group`` as the broker sees it: client id, the member id the broker gave
+    it, and its assigned partitions (the assignment the leader sent in SyncGroup, which the broker keeps)."""
     desc = admin.describe_groups([group])[group]
     rows = []
     for m in sorted(desc["members"], key=lambda m: m["client_id"]):
         parts = sorted(p for a in (m.get("member_assignment") or {}).get("assigned_partitions", [])
                        for p in a["partitions"])
-        rows.append({"member": m["client_id"], "partitions": parts, "state": "reading" if parts else "idle"})
+        rows.append({"member": m["client_id"], "member_id": m["member_id"], "partitions": parts,
+                     "state": "reading" if parts else "idle"})
     return rows
 
 
-def wait_stable(admin, group: str, members: int, partitions: int, timeout: float = 20.0) -> list[dict]:
-    """Wait until ``group`` is Stable with ``members`` members sharing all ``partitions``; return the table."""
+def check_alive(workers: Iterable = ()) -> None:
+    """Raise one sentence if a consumer thread or process in ``workers`` has ended (with its error or
+    the last line of its log), instead of letting a wait for its group run out."""
+    for w in workers:
+        if hasattr(w, "proc"):  # a ProcessWorker
+            if w.proc is not None and not w.alive:
+                last = (w.output().strip().splitlines() or ["(no output)"])[-1]
+                raise RuntimeError(f"consumer process {w.name!r} exited with code {w.returncode}: {last}")
+        elif not w.running:  # a BackgroundTask
+            raise RuntimeError(f"consumer thread {w.name!r} stopped: "
+                               f"{type(w.error).__name__ + ': ' + str(w.error) if w.error else 'it returned'}")
+
+
+def wait_stable(admin, group: str, members: int, partitions: int, timeout: float = 20.0,
+                workers: Iterable = ()) -> list[dict]:
+    """Wait until ``group`` is Stable with ``members`` members sharing all ``partitions``; return the table.
+
+    ``workers`` (the threads or processes running the members) are watched while waiting: one that
+    ended is reported at once with its own error, not as a group that never settled.
+    """
     deadline = time.monotonic() + timeout
+    workers = list(workers)
     while True:
+        check_alive(workers)
         try:
             desc = admin.describe_groups([group])[group]
         except KafkaError as exc:  # e.g. CoordinatorNotAvailable while a fresh broker sets up its offsets topic
@@ -134,19 +164,43 @@ def steady_producer(stop_event, producer, topic: str, n: int, per_second: float,
     return sum(truth.values())
 
 
-def subscribed(topic: str, *, listener=None, **consumer_kw):
-    """A group consumer that knows ``topic``'s partitions BEFORE its first poll joins the group.
+def await_partitions(consumer, topic: str, timeout: float = 10.0) -> set[int]:
+    """Wait until a subscribed group consumer knows ``topic``'s partitions for its next JoinGroup; return them.
 
-    kafka-python 3.0.12 joins with the coordinator's metadata snapshot of the subscription; if that
-    is still empty, the leader assigns nothing and rejoins as soon as the metadata arrives (a second
-    rebalance within ~0.5 s). We saw a member stop heartbeating for good right after such a
-    back-to-back rebalance, so we wait for the snapshot (the client's IO thread fetches it).
+    kafka-python 3.0.12 joins with its coordinator's metadata snapshot of the subscription; if that
+    is still empty, the leader assigns nothing and a second rebalance follows once the metadata
+    arrives. Waiting for the client to fetch it by itself is not enough: the metadata request that
+    ``subscribe()`` asks for is lost when an older request (sent without the new topic) is still in
+    flight -- its response clears the "update needed" flag -- and the next refresh comes only after
+    ``metadata_max_age_ms`` (5 minutes). On a busy machine that window is wide: a worker waited 10 s
+    for metadata that never came and died, and the notebook reported a group "not stable after 40 s".
+    So we ask again every 0.25 s until the snapshot (filled by the coordinator's metadata listener)
+    has the topic, for at most ``timeout`` seconds (kafka-python internals, used only when present).
     """
+    coordinator, cluster = getattr(consumer, "_coordinator", None), getattr(consumer, "_cluster", None)
+    if not (isinstance(getattr(coordinator, "_metadata_snapshot", None), dict) and hasattr(cluster, "request_update")):
+        return consumer.partitions_for_topic(topic)
+
+    def known():
+        found = coordinator._metadata_snapshot.get(topic)  # a new dict after every metadata update
+        if not found:
+            cluster.request_update()  # again: one made while an older request was in flight is lost
+        return found
+
+    return set(wait_for(known, timeout, f"the partitions of {topic} (does the topic exist?)", interval=0.25))
+
+
+def subscribed(topic: str, *, listener=None, metadata_timeout: float = 10.0, **consumer_kw):
+    """A group consumer subscribed to ``topic`` that knows the topic's partitions BEFORE its first poll
+    joins the group (see :func:`await_partitions`): ``clients.kafka_consumer(**consumer_kw)`` +
+    ``subscribe([topic], listener=listener)``."""
     consumer = clients.kafka_consumer(**consumer_kw)
-    consumer.subscribe([topic], listener=listener)
-    coordinator = getattr(consumer, "_coordinator", None)
-    if hasattr(coordinator, "_metadata_snapshot"):
-        wait_for(lambda: coordinator._metadata_snapshot.get(topic), 10, f"metadata for {topic}")
+    try:
+        consumer.subscribe([topic], listener=listener)
+        await_partitions(consumer, topic, metadata_timeout)
+    except BaseException:
+        consumer.close()
+        raise
     return consumer
 
 
@@ -176,100 +230,11 @@ def member(stop_event, topic: str, group: str, name: str, *, seen: list | None =
     return count
 
 
-def crash_worker(*, topic: str, group: str, client_id: str, mode: str, report: str, bootstrap: str,
-                 redis_url: str, batch: int = 10, process_ms: float = 5.0, stall_batch: int = 0,
-                 stall_at: int = 0, session_timeout_ms: int = 6000, heartbeat_interval_ms: int = 1000,
-                 lifetime: float = 120.0) -> None:
-    """A consumer PROCESS (run by ``workers.ProcessWorker``) that reports its work into Redis.
-
-    ``mode="commit-after"`` processes a batch, then commits (at-least-once); ``"commit-before"``
-    commits the batch first, then processes it (at-most-once). Every processed record is RPUSHed
-    to ``<report>:processed`` as ``partition:offset:member:time`` (and counted in the hash
-    ``<report>:count``); empty polls stamp ``<report>:idle``; assignments go to
-    ``<report>:events``. With ``stall_batch`` > 0 the worker stops inside that batch (or the
-    first later one with more than ``stall_at`` records) after ``stall_at`` records, as if a
-    downstream call hung, records ``<report>:stalled`` and waits there to be killed. It exits
-    when ``<report>:stop`` exists.
-    """
-    from kafka.errors import CommitFailedError
-
-    r = clients.redis_client(redis_url)
-
-    def event(kind: str, **data) -> None:
-        r.rpush(f"{report}:events", json.dumps({"t": time.time(), "member": client_id, "event": kind, **data}))
-
-    class Listener(ConsumerRebalanceListener):
-        def on_partitions_revoked(self, revoked):
-            event("revoked", partitions=sorted(tp.partition for tp in revoked))
-
-        def on_partitions_assigned(self, assigned):
-            event("assigned", partitions=sorted(tp.partition for tp in assigned))
-
-    consumer = subscribed(topic, bootstrap=bootstrap, group_id=group, client_id=client_id,
-                          listener=Listener(), max_poll_records=batch,
-                          session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms)
-    batches, stalled, deadline = 0, False, time.monotonic() + lifetime
-    while time.monotonic() < deadline and not r.exists(f"{report}:stop"):
-        polled = consumer.poll(timeout_ms=200)
-        records = [rec for tp in sorted(polled) for rec in polled[tp]]
-        if not records:
-            r.hset(f"{report}:idle", client_id, time.time())
-            continue
-        batches += 1
-        try:
-            if mode == "commit-before":
-                consumer.commit()  # the whole batch is marked done before any of it is processed
-            for i, rec in enumerate(records):
-                if stall_batch and not stalled and batches >= stall_batch and i == stall_at:
-                    stalled = True
-                    r.hset(f"{report}:stalled", mapping={"member": client_id, "partition": rec.partition,
-                                                          "offset": rec.offset, "in_batch": i,
-                                                          "batch": len(records), "t": time.time()})
-                    while time.monotonic() < deadline:  # the hung call the SIGKILL interrupts
-                        time.sleep(0.05)
-                time.sleep(process_ms / 1000)
-                r.rpush(f"{report}:processed", f"{rec.partition}:{rec.offset}:{client_id}:{time.time():.4f}")
-                r.hincrby(f"{report}:count", client_id, 1)
-            if mode == "commit-after":
-                consumer.commit()  # only now is the batch marked done
-        except CommitFailedError:
-            event("commit-failed")
-    consumer.close()
-
-
-def wait_drained(admin, r, report: str, group: str, topic: str, end: dict[int, int], member: str,
-                 timeout: float = 45.0) -> float:
-    """Wait until ``group`` has committed ``end`` and ``member`` has polled empty since (all processed).
-
-    Returns the seconds waited. The empty poll must come after the last commit: with commit-before
-    the last batch is still being processed when its offsets are already committed.
-    """
-    t0 = time.time()
-    wait_for(lambda: lag(admin, group, topic, end) == 0, timeout, f"group {group} to commit {end}")
-    committed_at = time.time()
-    wait_for(lambda: float(r.hget(f"{report}:idle", member) or 0) > committed_at, 10, f"{member} to go idle")
-    return time.time() - t0
-
-
-def crash_outcome(r, report: str, end: dict[int, int], killed_at: float, victim_partitions: list[int],
-                  survivor: str) -> dict:
-    """Count what a crash did, from the workers' reports: redelivered, lost, and the pause.
-
-    ``end`` is {partition: end offset} (every offset below it was produced). ``redelivered`` counts
-    extra processings of an offset; ``lost`` lists offsets nobody processed. ``reassigned_s`` is the
-    time from the kill until the survivor was assigned the victim's partitions, ``resumed_s`` until
-    it processed the first of their records.
-    """
-    done = [line.split(":") for line in r.lrange(f"{report}:processed", 0, -1)]
-    counts = Counter((int(p), int(o)) for p, o, _, _ in done)
-    produced = {(p, o) for p, last in end.items() for o in range(last)}
-    events = [json.loads(e) for e in r.lrange(f"{report}:events", 0, -1)]
-    assigned = [e["t"] for e in events if e["member"] == survivor and e["event"] == "assigned"
-                and set(victim_partitions) <= set(e["partitions"]) and e["t"] >= killed_at]
-    resumed = [float(t) for p, _, who, t in done
-               if who == survivor and int(p) in victim_partitions and float(t) >= killed_at]
-    return {"produced": len(produced), "processed": sum(counts.values()),
-            "redelivered": sum(n - 1 for n in counts.values() if n > 1),
-            "lost": sorted(f"{p}:{o}" for p, o in produced - set(counts)),
-            "reassigned_s": round(min(assigned) - killed_at, 2) if assigned else None,
-            "resumed_s": round(min(resumed) - killed_at, 2) if resumed else None}
+def cli_rows(output: str, first: str = "GROUP") -> list[dict]:
+    """The table a Kafka command-line tool printed (``kafka-consumer-groups --describe`` or
+    ``--reset-offsets``: a header row starting with ``first``, then one row per partition) as dicts."""
+    lines = [line.split() for line in output.splitlines() if line.strip()]
+    for i, cols in enumerate(lines):
+        if cols[0] == first:
+            return [dict(zip(cols, row, strict=True)) for row in lines[i + 1:] if len(row) == len(cols)]
+    return []

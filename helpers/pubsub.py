@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from . import config
+from . import config, security
 from .serverlock import ServerSetting
 from .workers import background
 
@@ -125,7 +125,8 @@ def app_client(client_name: str, url: str | None = None) -> redis.Redis:
     return redis.Redis(host=parsed.hostname or "127.0.0.1", port=parsed.port or 6379,
                        db=int((parsed.path or "/0").lstrip("/") or 0), password=parsed.password,
                        username=parsed.username, client_name=client_name, decode_responses=True,
-                       socket_connect_timeout=2, socket_timeout=10, retry=APP_RETRY)
+                       socket_connect_timeout=2, socket_timeout=10, retry=APP_RETRY,
+                       **security.redis_ssl_kwargs(url or config.redis_url(), constructor=True))
 
 
 def named_clients(r: redis.Redis, prefix: str) -> list[dict]:
@@ -157,6 +158,9 @@ class RawSubscriber:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(5)
         self.sock.connect((parsed.hostname or "127.0.0.1", parsed.port or 6379))
+        tls = security.redis_ssl_context(url or config.redis_url())  # a rediss:// URL: TLS as every client
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=parsed.hostname or "127.0.0.1")
         cmds = [["CLIENT", "SETNAME", name], ["SUBSCRIBE", channel]]
         if parsed.password:
             cmds.insert(0, ["AUTH", *([parsed.username] if parsed.username else []), parsed.password])

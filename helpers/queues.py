@@ -3,8 +3,10 @@
 The worker processes the crash experiments SIGKILL live here (:func:`brpop_worker`,
 :func:`blmove_worker`); the notebook shows their source, because their BRPOP / BLMOVE / LREM *are*
 the lesson. Every worker reports through Redis: one event stream (``ready``, ``popped``, ``done``,
-``acked``, ``ack-late``, ``requeued``) and one hash ``done`` counting how often each job's work ran.
-:func:`outcome` turns that evidence into produced / completed / lost / duplicated job ids.
+``acked``, ``ack-late``, ``stopped``; the reaper's ``requeued``; the notebook's ``SIGKILL``), each
+event stamped with the time it happened, and one hash ``done`` counting how often each job's work
+ran. :func:`outcome` turns that evidence into produced / completed / lost / duplicated job ids and
+``helpers.timeline`` into the rows of a swimlane chart.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import threading
 import time
 
 from .clients import redis_client
+from .timeline import events, hello, log_event, sigkill, table, wait_for_event, wait_ready  # noqa: F401 (re-exported)
 from .workers import wait_until  # noqa: F401 re-exported: the notebook calls queues.wait_until
+
+timeline = table  # the notebook's queues.timeline(r, log, jobs): each job's story
 
 # Re-queue one stale job atomically: only if it is still in the processing list (not acked meanwhile).
 _REQUEUE = """
@@ -27,11 +32,6 @@ return 0
 """
 
 
-def log_event(r, log: str, worker: str, event: str, job: str = "", t: float | None = None) -> None:
-    """Append one event (at time ``t``, default now) to the experiment's timeline stream."""
-    r.xadd(log, {"worker": worker, "event": event, "job": job, "t": f"{t or time.time():.6f}"})
-
-
 def brpop_worker(redis_url: str, queue: str, done: str, log: str, stop_key: str, worker: str,
                  work_ms: float = 10, stall_at: int = 0, stall_where: str = "work",
                  stall_seconds: float = 30.0) -> None:
@@ -41,7 +41,7 @@ def brpop_worker(redis_url: str, queue: str, done: str, log: str, stop_key: str,
     work (``stall_where="work"``) or just after it (``"after-work"``), so a SIGKILL lands there.
     """
     r = redis_client(redis_url)
-    log_event(r, log, worker, "ready")
+    hello(r, log, worker)                          # CLIENT SETNAME worker; log 'ready'
     popped = 0
     while not r.exists(stop_key):
         item = r.brpop(queue, timeout=0.5)          # the job leaves Redis here
@@ -56,6 +56,7 @@ def brpop_worker(redis_url: str, queue: str, done: str, log: str, stop_key: str,
         log_event(r, log, worker, "done", job)
         if slow and stall_where == "after-work":
             time.sleep(stall_seconds)
+    log_event(r, log, worker, "stopped")
 
 
 def blmove_worker(redis_url: str, queue: str, processing: str, claimed: str, done: str, log: str,
@@ -67,7 +68,7 @@ def blmove_worker(redis_url: str, queue: str, processing: str, claimed: str, don
     ack, the window in which a crash turns into a duplicate.
     """
     r = redis_client(redis_url)
-    log_event(r, log, worker, "ready")
+    hello(r, log, worker)                          # CLIENT SETNAME worker; log 'ready'
     popped = 0
     while not r.exists(stop_key):
         job = r.blmove(queue, processing, 0.5, "RIGHT", "LEFT")   # pop AND keep a copy, atomically
@@ -87,6 +88,7 @@ def blmove_worker(redis_url: str, queue: str, processing: str, claimed: str, don
             p.hdel(claimed, job)
             removed, _ = p.execute()
         log_event(r, log, worker, "acked" if removed else "ack-late", job)
+    log_event(r, log, worker, "stopped")
 
 
 def reap(r, processing: str, queue: str, claimed: str, max_age: float) -> list[str]:
@@ -147,37 +149,7 @@ def drain(r, keys: list[str], total: int, timeout: float = 60, desc: str = "jobs
                 raise TimeoutError(f"{left} jobs still in {keys} after {timeout} s")
             time.sleep(0.05)
         bar.update(total - bar.n)
-
-
-def events(r, log: str) -> list[dict]:
-    """Every event of the timeline stream, oldest first."""
-    return [fields for _, fields in r.xrange(log)]
-
-
-def wait_for_event(r, log: str, worker: str, event: str, nth: int = 1, timeout: float = 20) -> str:
-    """Wait until ``worker`` has logged ``event`` ``nth`` times; return that event's job id."""
-    def found():
-        hits = [e["job"] for e in events(r, log) if e["worker"] == worker and e["event"] == event]
-        return hits[nth - 1] if len(hits) >= nth else None
-    return wait_until(found, timeout, f"{worker} to log {event!r} #{nth}")
-
-
-def wait_ready(r, log: str, names: list[str], timeout: float = 20) -> None:
-    """Wait until every worker in ``names`` has started and logged ``ready``."""
-    wait_until(lambda: set(names) <= {e["worker"] for e in events(r, log) if e["event"] == "ready"},
-               timeout, f"workers {names} to start")
-
-
-def timeline(r, log: str, jobs):
-    """The events of ``jobs`` (seconds since the experiment's first event): each job's story."""
-    import pandas as pd
-
-    ev = events(r, log)
-    t0 = float(ev[0]["t"]) if ev else 0.0
-    rows = [{"job": e["job"], "t (s)": round(float(e["t"]) - t0, 3), "worker": e["worker"],
-             "event": e["event"]} for e in ev if e["job"] in set(jobs)]
-    df = pd.DataFrame(rows, columns=["job", "t (s)", "worker", "event"])
-    return df.sort_values(["job", "t (s)"], kind="stable").reset_index(drop=True)
+        bar.refresh()                               # the final count is what a saved page shows
 
 
 def outcome(r, produced: list[str], done: str, log: str, queue: str, processing: str | None = None,
@@ -185,26 +157,61 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
     """Count what happened to each produced job, from Redis state and the event stream only.
 
     ``lost`` = produced - completed - still queued (or still in the processing list);
-    ``duplicates`` = jobs whose work ran more than once; ``killed_unfinished`` = jobs a killed
-    worker popped but never finished (with BRPOP these should be exactly the lost ones).
+    ``duplicates`` = jobs whose work ran more than once, split into those a killed worker had
+    finished and died before sending its ack for (``duplicate_ids_crash``) and the others (``duplicate_ids_live``: a
+    live worker was still on them when the reaper took them back; ``ack_late_ids`` are the acks
+    that found their job gone); ``killed_unfinished`` = jobs a killed worker popped but never
+    finished (with BRPOP these should be exactly the lost ones); ``recovery_s`` = seconds from
+    each kill to the re-queue of the job the killed worker held (0 when a reaper had already taken it back
+    from the worker before the kill).
     """
     runs = {job: int(n) for job, n in r.hgetall(done).items()}
     queued = set(r.lrange(queue, 0, -1)) | (set(r.lrange(processing, 0, -1)) if processing else set())
     ev = events(r, log)
-    popped_by_killed = {e["job"] for e in ev if e["worker"] in killed and e["event"] == "popped"}
-    done_by_killed = {e["job"] for e in ev if e["worker"] in killed and e["event"] == "done"}
+
+    def of(event, workers=None):
+        return [e for e in ev if e["event"] == event and (workers is None or e["worker"] in workers)]
+
+    popped_by_killed = {e["job"] for e in of("popped", killed)}
+    done_by_killed = {e["job"] for e in of("done", killed)}
+    tried_ack = {e["job"] for e in of("acked", killed) + of("ack-late", killed)}   # the ack was sent
+    unacked = sorted(done_by_killed - tried_ack) if processing else []
+    duplicate_ids = sorted(j for j, n in runs.items() if n > 1)
+    kill_t = {e["worker"]: float(e["t"]) for e in of("SIGKILL")}
+    held = {e["job"]: (e["worker"], float(e["t"])) for e in of("popped", killed)}
+    recovery = {}
+    for e in of("requeued"):   # the first re-queue after the killed worker popped it (0 if already back at the kill)
+        w, popped_t = held.get(e["job"], (None, 0.0))
+        if w in kill_t and float(e["t"]) >= popped_t and e["job"] not in recovery:
+            recovery[e["job"]] = round(max(0.0, float(e["t"]) - kill_t[w]), 3)
     lost = set(produced) - set(runs) - queued
     return {
         "produced": len(produced), "completed": len(set(produced) & set(runs)),
         "still_queued": len(queued), "lost": len(lost), "lost_ids": sorted(lost),
-        "duplicates": sum(n - 1 for n in runs.values() if n > 1),
-        "duplicate_ids": sorted(j for j, n in runs.items() if n > 1),
-        "requeued_ids": sorted(e["job"] for e in ev if e["event"] == "requeued"),
+        "duplicates": sum(n - 1 for n in runs.values() if n > 1), "duplicate_ids": duplicate_ids,
+        "duplicate_ids_crash": [j for j in duplicate_ids if j in unacked],
+        "duplicate_ids_live": [j for j in duplicate_ids if j not in unacked],
+        "ack_late_ids": sorted({e["job"] for e in of("ack-late")}),
+        "requeued_ids": sorted(e["job"] for e in of("requeued")),
         "killed_unfinished": sorted(popped_by_killed - done_by_killed),
-        "killed_done_unacked": sorted(done_by_killed - {
-            e["job"] for e in ev if e["worker"] in killed and e["event"] == "acked"}) if processing else [],
+        "killed_done_unacked": unacked, "recovery_s": recovery,
         "runs_per_job": runs,
     }
+
+
+def lists_view(r, keys: dict):
+    """The live view of a reliable-queue run: the queue's length, the processing list's jobs and how
+    long ago each was claimed (what the reaper compares with MAX_AGE)."""
+    import pandas as pd
+
+    cols = ["list", "LLEN", "jobs held (claimed s ago)"]
+    if not keys:
+        return pd.DataFrame(columns=cols)
+    now, held = time.time(), r.lrange(keys["processing"], 0, -1)
+    stamps = r.hmget(keys["claimed"], held) if held else []
+    shown = ", ".join(f"{j} ({now - float(c):.2f})" if c else j for j, c in zip(held[:6], stamps[:6], strict=False))
+    return pd.DataFrame([["queue", r.llen(keys["queue"]), ""],
+                         ["processing", len(held), shown + (" ..." if len(held) > 6 else "")]], columns=cols)
 
 
 def broadcast(redis_url: str, channel: str, names: list[str], messages: int,

@@ -98,9 +98,9 @@ def share_worker(*, bootstrap: str, topic: str, group: str, consumer: str, redis
     from confluent_kafka import AcknowledgeType, ShareConsumer
 
     rep = _Reporter(redis_url, report, "kafka", consumer)
-    share = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": consumer,
-                           "share.acknowledgement.mode": "explicit", "max.poll.records": max_poll_records,
-                           "socket.timeout.ms": 10000, "log_level": 3})
+    share = ShareConsumer(clients.librdkafka_config(bootstrap, **{  # + the KAFKA_* security settings
+        "group.id": group, "client.id": consumer, "share.acknowledgement.mode": "explicit",
+        "max.poll.records": max_poll_records, "socket.timeout.ms": 10000, "log_level": 3}))
     share.subscribe([topic])
     handled, deadline = 0, time.monotonic() + lifetime
     try:

@@ -21,6 +21,7 @@ STYLES = {
     "TIME LIMIT": ("#bc4c00", "#ffffff"),
     "NOT YET": ("#cf222e", "#ffffff"),
     "FAILED": ("#cf222e", "#ffffff"),
+    "ERROR REPLY": ("#cf222e", "#ffffff"),
     "REFUTED": ("#cf222e", "#ffffff"),
     "NOT ATTEMPTED": ("#57606a", "#ffffff"),
     "NOT MEASURED": ("#57606a", "#ffffff"),

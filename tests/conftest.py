@@ -131,11 +131,12 @@ def notebook_path(name: str) -> Path:
     return matches[0]
 
 
-def run_notebook(name: str):
-    """A testbook context that executes the notebook from a fresh kernel (cwd = notebooks/)."""
+def run_notebook(name: str, execute=True):
+    """A testbook context that executes the notebook from a fresh kernel (cwd = notebooks/);
+    ``execute`` may also be a list of cell indexes or tags (e.g. every cell but the cleanup)."""
     from testbook import testbook
 
-    return testbook(str(notebook_path(name)), execute=True, timeout=CELL_TIMEOUT,
+    return testbook(str(notebook_path(name)), execute=execute, timeout=CELL_TIMEOUT,
                     kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
 
 

@@ -136,18 +136,19 @@ def saved_outputs(path: Path) -> tuple[list, int]:
     return errors, len(charts)
 
 
-def clean_up_after_click(saved: Path) -> None:
-    """Delete what notebook 00's re-run button created after its cleanup cell had run (its run's
-    namespace, read from the saved setup cell's output)."""
+def clean_up_after_click(saved: Path, notebook: str = "nb00", kafka: bool = True) -> None:
+    """Delete what a notebook's re-run button (00's by default) created after its cleanup cell had run
+    (its run's namespace, read from the saved setup cell's output)."""
     from helpers import clients, config
 
     nb = json.loads(saved.read_text())
     setup = next(c for c in nb["cells"] if "setup" in c.get("metadata", {}).get("tags", []))
     prefix = "".join(setup["outputs"][-1]["data"]["text/plain"]).strip("'\"")
-    ns = config.Namespace("nb00", run_id=prefix.rstrip(":").split(":")[-1])
+    ns = config.Namespace(notebook, run_id=prefix.rstrip(":").split(":")[-1])
     assert ns.prefix == prefix, (ns.prefix, prefix)
     clients.cleanup_redis(clients.require_redis(), ns)
-    clients.cleanup_kafka(clients.require_kafka(), ns)
+    if kafka:
+        clients.cleanup_kafka(clients.require_kafka(), ns)
 
 
 def shoot_each(page, selector: str, prefix: str, limit: int = 6) -> list[Path]:

@@ -42,7 +42,7 @@ def test_notebook_anatomy(path):
 def test_every_notebook_is_executed_by_a_test(path):
     tests = list((ROOT / "tests").glob(f"test_nb{path.name[:2]}_*.py"))
     assert tests, f"no tests/test_nb{path.name[:2]}_*.py for {path.name}"
-    calls = (f'run_notebook("{path.name[:2]}")', f'module_notebook("{path.name[:2]}")')
+    calls = (f'run_notebook("{path.name[:2]}"', f'module_notebook("{path.name[:2]}")')
     assert any(call in t.read_text() for t in tests for call in calls)
 
 

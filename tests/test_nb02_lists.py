@@ -1,15 +1,20 @@
 """Notebook 02: Lists split work; a SIGKILLed BRPOP worker loses exactly the job it held; the
-BLMOVE + ack + reaper pattern loses none and its duplicates are counted; the exercises are checked.
+BLMOVE + ack + reaper pattern loses none and its duplicates are counted (after a kill, or taken from a
+live worker slower than MAX_AGE); the MAX_AGE re-run control; swimlanes with the kills; redis-cli's
+CLIENT LIST and LRANGE where an operator would look; predictions kept with their measured figures;
+the exercises are checked.
 
 The notebook is executed once (fresh kernel, COURSE_QUICK=1) for the whole module; the tests read
 what it measured, exercise the checks, then re-run every cell in the same kernel.
 """
 
 import json
+import os
+import re
 import time
 
 import pytest
-from conftest import cleanup_then_rerun, module_notebook, plain, solution
+from conftest import cleanup_then_rerun, module_notebook, notebook_path, plain, solution
 
 pytestmark = pytest.mark.notebook
 
@@ -113,6 +118,121 @@ def test_reliable_pattern_loses_nothing_and_counts_duplicates(nb):
     assert all(j in explained for j in rel["duplicate_ids"])
 
 
+def test_cli_client_list_shows_only_the_live_workers(nb):
+    seen = plain(nb, 'measured["cli_clients"]')
+    assert seen["ok"] and seen["connected"] == ["healthy-1", "healthy-2"]   # the killed workers' connections are gone
+    assert set(seen["cmd"].values()) <= {"brpop", "exists"}                  # waiting for the next job
+    assert seen["queue_llen"] == 0
+    explained = cell_output_text(nb, "cli-clients")
+    assert "2 of 4 workers are connected" in explained and "doomed-mid" in explained
+
+
+def test_reliable_cli_lrange_shows_the_dead_workers_jobs(nb):
+    rel = plain(nb, 'measured["reliable"]')
+    lines = rel["cli_lrange"].splitlines()      # redis-cli LRANGE processing 0 -1, right after the kills
+    assert {rel["victim_mid"], rel["victim_after"]} <= set(lines) & set(rel["held_after_kill"])
+    assert all(re.fullmatch(r"job-\d{5}", job) for job in lines)   # the rest: healthy workers' jobs in flight
+
+
+def lanes_by(rows, lane="worker"):
+    by = {}
+    for row in rows:
+        by.setdefault((row[lane], row["event"]), []).append(row)
+    return by
+
+
+def test_swimlanes_have_the_kills_and_each_lane(nb):
+    b = plain(nb, 'measured["brpop"]')
+    sw = plain(nb, 'measured["swimlane_brpop"]')
+    by = lanes_by(sw["rows"])
+    assert {row["worker"] for row in sw["rows"]} == {"healthy-1", "healthy-2", "doomed-mid", "doomed-after"}
+    for w in ("doomed-mid", "doomed-after"):
+        [kill] = by[(w, "SIGKILL")]
+        assert len(by[(w, "popped")]) == nb.value("STALL_AT")                 # its 5 pops, all before the kill
+        assert all(x["t"] <= kill["t"] for x in by[(w, "popped")] + by.get((w, "done"), []))
+        assert (w, "stopped") not in by                                      # a killed worker never says goodbye
+    assert [x["job"] for x in by[("doomed-mid", "popped")]][-1] == b["victim_mid"]
+    for w in ("healthy-1", "healthy-2"):
+        assert len(by[(w, "ready")]) == 1 and len(by[(w, "stopped")]) == 1
+    drawn_pops = sum(len(v) for (w, e), v in by.items() if e == "popped")
+    assert drawn_pops + sum(sw["routine"].values()) == b["produced"]      # every pop drawn or counted
+    rel = plain(nb, 'measured["reliable"]')
+    by = lanes_by(plain(nb, 'measured["swimlane_reliable"]["rows"]'))
+    assert len(by[("doomed-mid", "SIGKILL")]) == len(by[("doomed-after", "SIGKILL")]) == 1
+    assert sorted(x["job"] for x in by[("reaper", "requeued")]) == rel["requeued_ids"]
+    redelivered = {x["job"]: x for w in ("healthy-1", "healthy-2") for x in by.get((w, "redelivered"), [])}
+    assert {rel["victim_mid"], rel["victim_after"]} <= set(redelivered)
+    requeued_t = {x["job"]: x["t"] for x in by[("reaper", "requeued")]}
+    assert all(redelivered[j]["t"] >= requeued_t[j] for j in (rel["victim_mid"], rel["victim_after"]))
+
+
+def test_swimlane_marks_mean_the_same_in_every_chart(nb):
+    """One event, one colour and shape in all of the notebook's swimlanes; the cross is the kill's alone."""
+    import pandas as pd
+
+    from helpers import charts
+
+    order = nb.value("EVENT_ORDER")
+    specs = [charts.swimlane(pd.DataFrame(plain(nb, f'measured["{name}"]["rows"]')), order=order).to_dict()
+             for name in ("swimlane_brpop", "swimlane_reliable")]
+    marks = {}
+    for spec in specs:
+        point = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point"
+                     and "shape" in layer["encoding"] and "field" in layer["encoding"]["shape"])
+        color, shape = point["encoding"]["color"]["scale"], point["encoding"]["shape"]["scale"]
+        assert "cross" not in shape["range"]
+        for name, c, s in zip(color["domain"], color["range"], shape["range"], strict=True):
+            assert marks.setdefault(name, (c, s)) == (c, s), name
+    assert {"popped", "done", "ready", "stopped", "requeued", "redelivered"} <= set(marks)
+
+
+def test_max_age_rerun_trades_recovery_time_for_duplicates(nb):
+    rows = plain(nb, 'measured["max_age"]')
+    assert [row["MAX_AGE (s)"] for row in rows] == [1.5, 0.005]
+    slow_reaper, fast_reaper = rows
+    assert slow_reaper["lost"] == fast_reaper["lost"] == 0
+    assert slow_reaper["after a kill before the ack"] == fast_reaper["after a kill before the ack"] == 1
+    assert slow_reaper["taken from a live worker"] == 0
+    assert fast_reaper["taken from a live worker"] >= 1                       # live workers' jobs re-queued under them
+    assert fast_reaper["acks that found their job gone"] >= 1
+    after = "killed worker's job re-queued after (s)"
+    # ... but a dead worker's job waits less. The reaper counts MAX_AGE from the claim (the pop), not from the
+    # kill, which came some milliseconds after it: the slow reaper's wait is a little under 1.5 s after the kill.
+    assert slow_reaper[after] >= 1.0 > fast_reaper[after]
+    nb.inject("max_age_control.run(0.5); None", pop=True)
+    third = plain(nb, "max_age_runs[-1]")
+    assert third["MAX_AGE (s)"] == 0.5 and third["lost"] == 0 and third["after a kill before the ack"] == 1
+    assert 0.5 <= third[after] < slow_reaper[after]
+    table = plain(nb, "max_age_control.result[1].to_dict('records')")
+    assert [row["MAX_AGE (s)"] for row in table] == [1.5, 0.005, 0.5]
+
+
+def test_predictions_are_compared_and_kept(nb):
+    from helpers import results
+
+    for var, value in {"guess_copies": 4, "guess_lost": 0, "guess_dups": 1, "guess_max_age": 1}.items():
+        nb.inject(f"{var}.set({value}); None", pop=True)
+    for tag in ("compare-copies", "exp-brpop-explain", "exp-reliable-explain", "compare-max-age"):
+        nb.execute_cell(tag)
+    kept = results.predictions(notebook="02").set_index("key")
+    b, rel = plain(nb, 'measured["brpop"]'), plain(nb, 'measured["reliable"]')
+    assert kept.loc["nb02-pubsub-copies", "outcome"] == "as predicted" and kept.loc["nb02-pubsub-copies", "claim"] == "C04"
+    assert kept.loc["nb02-brpop-lost", "measured"] == b["lost"] and kept.loc["nb02-brpop-lost", "outcome"] == "surprise"
+    assert kept.loc["nb02-reliable-duplicates", "measured"] == rel["duplicates"]
+    assert kept.loc["nb02-max-age-duplicates", "measured"] == plain(nb, 'measured["max_age"][1]["ran twice or more"]')
+    assert os.environ["COURSE_RESULTS"] in nb.value("str(results.results_path())")
+
+
+def test_prose_states_no_result_before_it_is_measured_and_no_emoji(nb):
+    cells = json.loads(notebook_path("02").read_text())["cells"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for verdict in ("confirmed", "zero loss", "is not perfectly even", "cost nothing"):
+        assert verdict not in markdown, verdict
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\uFE0F\u2B50\u2705\u274C]")
+    assert not emoji.findall(notebook_path("02").read_text())
+    assert not emoji.findall(json.dumps([c.get("outputs", []) for c in nb.cells], ensure_ascii=False))
+
+
 def test_exercises_stub_wrong_and_solution(nb, r):
     assert nb.value("check_reaper.status") == "not-attempted"
     assert nb.value("check_idempotent.status") == "not-attempted"
@@ -138,6 +258,7 @@ def test_cleanup_and_rerun_in_same_kernel(nb, r):
     assert plain(nb, 'measured["brpop"]["lost"]') > 0
     assert plain(nb, 'measured["reliable"]["lost"]') == 0
     assert plain(nb, 'measured["reliable"]["duplicates"]') >= 1
+    assert [row["MAX_AGE (s)"] for row in plain(nb, 'measured["max_age"]')] == [1.5, 0.005]   # a fresh control
     assert nb.value("check_reaper.status") == "not-attempted"  # the stub cells ran again
     assert nb.value("check_idempotent.status") == "not-attempted"
     assert list(r.scan_iter(match=prefix + "*")) == []

@@ -157,6 +157,10 @@ def test_redis_cli_runs_against_the_course_redis_and_stops_at_its_timeout(r):
     assert cli.redis("PING").output.strip() == "PONG"
     monitor = cli.redis("MONITOR", timeout=1)
     assert monitor.timed_out and monitor.ok and "[STOPPED]" in repr(monitor)
+    refused = cli.redis("XADD", "streamslab:never", "MAXLEN", "x", "*", "a", "1")   # redis-cli exits 0 on this
+    assert refused.returncode == 0 and not refused.ok and refused.error_reply == "ERR"
+    assert "[ERROR REPLY]" in repr(refused) and "[OK]" not in repr(refused) and "ERROR REPLY" in refused._repr_html_()
+    assert cli.redis("ECHO", "ERRAND").ok                                           # a value is not an error reply
     args, env = cli.redis_args("redis://alice:pw%21@10.0.0.9:7000/2")
     assert args == ["-h", "10.0.0.9", "-p", "7000", "-n", "2", "--user", "alice"] and env == {"REDISCLI_AUTH": "pw!"}
 

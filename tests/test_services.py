@@ -160,3 +160,47 @@ def test_default_port_taken_moves_and_records_endpoint(tmp_path, foreign_redis, 
         stopped = lab.down()
     assert stopped["redis"] is not None
     _untouched(proc, client)
+
+
+def test_stop_does_not_wait_for_the_zombie_of_a_server_another_process_started(tmp_path):
+    """A Redis started by another live process (a notebook kernel) stays a zombie once it exits, until
+    that process reaps it; ``stop`` from here (``make services-down``) must count it as exited at once,
+    not wait out the SIGTERM timeout and then SIGKILL a process that is already gone."""
+    script = ("import sys\nfrom helpers.services import Lab\n"
+              f"lab = Lab({str(tmp_path)!r}, log=lambda *_: None)\n"
+              "print(lab.extra_redis('kernel-started').pid, flush=True)\n"
+              "sys.stdin.readline()\n")   # stays alive and never reaps its child, like a busy kernel
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        server = Lab(tmp_path, log=lambda *_: None)._extra_from_disk()["redis-kernel-started"]
+        assert server.pid == pid and psutil.Process(pid).ppid() == parent.pid
+        t0 = time.monotonic()
+        assert server.stop() == pid
+        seconds = time.monotonic() - t0
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE   # exited; its parent has not reaped it
+        assert not server.running and seconds < 5, f"stop took {seconds:.1f} s"
+    finally:
+        parent.stdin.close()
+        parent.wait(10)
+
+
+def test_extra_redis_picks_another_port_when_its_port_is_taken_before_the_bind(tmp_path, monkeypatch):
+    """Extra Redis servers of several worktrees start at the same time: a port found free can be taken
+    before redis-server binds it. The supervisor picks another port instead of failing."""
+    import socket
+
+    taken = socket.socket()                          # bound, not listening: free to a probe, not to a bind
+    taken.bind(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    starts = iter([port, free_port(16500)])
+    monkeypatch.setattr(lab_module, "extra_redis_port", lambda: next(starts))
+    lab = Lab(tmp_path, log=lambda *_: None)
+    try:
+        server = lab.extra_redis("race")
+        assert server.running and server.port != port and server.client().ping()
+    finally:
+        lab.down()
+        taken.close()
+    assert not server.running

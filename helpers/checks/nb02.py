@@ -26,7 +26,7 @@ def reaper(reap, r, ns, max_age: float = 5.0) -> CheckResult:
     """``reap(r, processing_key, queue_key, claimed_key, max_age)`` must re-queue stale jobs only.
 
     State built here: a queue holding one waiting job; a processing list holding some jobs claimed
-    a minute ago (stale) and some claimed just now (a live worker is on them); a claimed-at hash.
+    a minute ago (stale) and some claimed just now (their worker is presumed alive); a claimed-at hash.
     The reaper runs twice: the second pass must not re-queue anything again.
     """
     prefix = ns.key(f"check-reaper-{secrets.token_hex(2)}:")
@@ -61,7 +61,8 @@ def reaper(reap, r, ns, max_age: float = 5.0) -> CheckResult:
                        "re-queue only when LREM removed the job (it returns 1), so a second pass finds nothing")
     early = [j for j in fresh if j in in_queue or j not in in_processing]
     if early:
-        return not_yet(f"you took back jobs claimed just now: {early}; a live worker is still on them.",
+        return not_yet(f"you took back jobs claimed just now: {early}; they are younger than max_age, so "
+                       "their worker is presumed alive and may still finish them.",
                        "compare time.time() - float(claimed_at) with max_age and leave younger jobs alone")
     if waiting not in in_queue:
         return not_yet("the job that was already waiting on the queue disappeared.",

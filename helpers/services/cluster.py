@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 
 from ..errors import ServiceSetupError
-from .process import ManagedProcess, port_open
+from .process import ManagedProcess, port_open, wait_exited
 
 CLUSTER_FILE = "cluster.json"
 
@@ -60,30 +60,6 @@ def run_parallel(fn, items) -> list:
     if errors:
         raise errors[0]
     return results
-
-
-def exited(pid: int) -> bool:
-    """True when ``pid`` is gone or a zombie (a server started by another process, e.g. a notebook
-    kernel, stays a zombie until that process reaps it: it is not running any more)."""
-    try:
-        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-            return False
-    except psutil.Error:
-        return True
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
-    except ChildProcessError:
-        pass
-    return True
-
-
-def wait_exited(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not exited(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def stop_many(procs: list[ManagedProcess], timeout: float = 15.0, sig: int = signal.SIGTERM) -> dict:

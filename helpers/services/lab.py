@@ -23,7 +23,6 @@ from pathlib import Path
 from .. import config
 from ..errors import PortTaken, ServiceSetupError
 from . import cluster as clusters
-from .cluster import pick_ports
 from .jupyter_server import JupyterLab
 from .kafka_cluster import DEFAULT_HEAP, KafkaCluster, replication_defaults
 from .kafka_server import KafkaBroker
@@ -34,7 +33,14 @@ from .redis_server import RedisServer
 DEFAULT_REDIS_PORT = 6379
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_LAB_PORT = 8888
-EXTRA_REDIS_PORTS = (6390, 6590)   # throwaway redis-servers (a random free one: parallel starts rarely collide)
+EXTRA_REDIS_PORTS = (18000, 18900)  # sacrificial Redis servers (away from the clusters' ranges)
+BIND_RACE = ("Address already in use", "already taken")
+
+
+def extra_redis_port() -> int:
+    """A free port for a sacrificial Redis, searched from a random point of :data:`EXTRA_REDIS_PORTS`
+    (several worktrees starting extra servers at once rarely pick the same one)."""
+    return clusters.pick_ports(1, EXTRA_REDIS_PORTS)[0]
 
 
 def _env_port(var: str) -> int | None:
@@ -216,16 +222,15 @@ class Lab:
         """Start a sacrificial Redis (e.g. for crash and persistence experiments) on a free port."""
         key = f"redis-{name}"
         proc = self.extras.get(key) or self._extra_from_disk().get(key)
-        if proc is None or not proc.running:
-            for attempt in range(1 if port else 3):  # a free port can be taken by a parallel start: retry
-                proc = RedisServer(key, self.home / "extra" / key,
-                                   port or pick_ports(1, EXTRA_REDIS_PORTS)[0], **options)
-                try:
-                    proc.start()
-                    break
-                except ServiceSetupError:
-                    if port or proc.running or not port_open(proc.port) or attempt == 2:
-                        raise
+        for attempt in range(3):
+            if proc is not None and proc.running:
+                break
+            proc = RedisServer(key, self.home / "extra" / key, port or extra_redis_port(), **options)
+            try:
+                proc.start()
+            except ServiceSetupError as exc:  # another process bound the port between the pick and the bind
+                if port is not None or attempt == 2 or not any(s in str(exc) for s in BIND_RACE):
+                    raise
         self.extras[key] = proc
         return proc
 
@@ -238,6 +243,9 @@ class Lab:
             elif name.startswith("redis-"):
                 port = json.loads(state.read_text()).get("port", 0)
                 found[name] = RedisServer(name, state.parent, port)
+            elif name.startswith("kafka-"):  # a single throwaway broker: notebook 06 / make bench full-JIT `kafka-bench-<run>`
+                port = json.loads(state.read_text()).get("port", 0)
+                found[name] = KafkaBroker(name, state.parent, port, controller_port=port + 1, libs=self.kafka.libs)
         return found
 
     # --- throwaway clusters (helpers/services/cluster.py) ------------------------------------

@@ -54,6 +54,32 @@ def free_port(start: int, avoid: set[int] | None = None, span: int = 200) -> int
     raise ServiceSetupError(f"no free port in {start}-{start + span - 1}; free one or set the port explicitly.")
 
 
+def exited(pid: int) -> bool:
+    """True when ``pid`` is gone or a zombie. A server started by another process (a notebook kernel)
+    stays a zombie after it exits until that process reaps it, and ``waitpid`` works for its parent
+    only: here it counts as exited (and is reaped when it is our own child)."""
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.Error:
+        return True
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for :func:`exited`; False if it is still running."""
+    deadline = time.monotonic() + timeout
+    while not exited(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         with open(path, errors="replace") as fh:
@@ -118,11 +144,7 @@ class ManagedProcess:
             proc = psutil.Process(pid)
             if abs(proc.create_time() - st.get("create_time", 0)) > 1.0:
                 return None
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+            if exited(pid):
                 return None
         except psutil.Error:
             return None
@@ -196,13 +218,7 @@ class ManagedProcess:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        try:
-            psutil.Process(pid).wait(timeout)
-        except psutil.TimeoutExpired:
-            return False
-        except psutil.Error:
-            pass
-        return True
+        return wait_exited(pid, timeout)  # not our child: it may linger as another process's zombie
 
     def kill(self) -> int | None:
         """SIGKILL: a real crash, no chance to flush. Returns the pid killed (None if not running)."""
