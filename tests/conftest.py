@@ -43,36 +43,21 @@ SERIAL_REASON = ("marked serial (not safe beside other tests): run it without -n
                  "`make test` runs it in its second, one-at-a-time pass")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup``: every test without an ``xdist_group`` mark is grouped
-    with its module (so a notebook a module executes once, in a module-scoped fixture, runs once, on
-    one worker). A ``serial`` test is skipped in a worker: it must not run beside other tests.
+    """Under ``pytest -n N --dist loadfile`` (``make test``'s parallel pass) a module runs on one
+    worker, so a notebook its module-scoped fixture executes runs once. A ``serial`` test is skipped
+    in a worker: it must not run beside other tests.
 
-    The queue order is a heuristic for a short tail (a worker takes the next group when it is free):
-    named groups first (they span modules), then groups that execute notebooks, later notebooks first
-    (they run longer), then the rest in collection order. The order is the same in every run."""
+    The queue order is a heuristic for a short tail (a free worker takes the next module): modules
+    that execute notebooks first, later notebooks first (they run longer), then the rest in
+    collection order. The order is the same in every worker, as xdist requires."""
     for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
         if WORKER and item.get_closest_marker("serial"):
             item.add_marker(pytest.mark.skip(reason=SERIAL_REASON))
-
-    def group(item) -> str:
-        return item.get_closest_marker("xdist_group").args[0]
-
-    modules = {item.module.__name__ for item in items}
-    notebooks = {group(item) for item in items if item.get_closest_marker("notebook")}
-    first_seen = {name: i for i, name in enumerate(dict.fromkeys(group(item) for item in items))}
-
-    def rank(name: str) -> tuple:
-        if name not in modules:
-            return (0, first_seen[name])
-        if name in notebooks:
-            return (1, -first_seen[name])
-        return (2, first_seen[name])
-
-    items.sort(key=lambda item: rank(group(item)))
+    first_seen = {name: i for i, name in enumerate(dict.fromkeys(item.module.__name__ for item in items))}
+    notebooks = {item.module.__name__ for item in items if item.get_closest_marker("notebook")}
+    items.sort(key=lambda item: (0, -first_seen[item.module.__name__]) if item.module.__name__ in notebooks
+               else (1, first_seen[item.module.__name__]))
 
 
 @pytest.fixture(scope="session")
@@ -229,18 +214,26 @@ def scratch_course(lab, tmp_path_factory):
     """A second, throwaway course (its own ``COURSE_DIR`` with its own Redis and Kafka, the broker
     jars shared) for tests that kill a server or change a server-wide setting. Notebooks find it
     with ``env={"COURSE_DIR": str(scratch_course.home)}``, through its state files."""
+    from helpers.errors import ServiceSetupError
     from helpers.services import Lab
     from helpers.services.process import free_port
 
     home = tmp_path_factory.mktemp("scratch-course")
     (home / "kafka").mkdir()
     (home / "kafka" / "libs").symlink_to(lab.kafka.libs)
-    kafka_port = free_port(29092)
-    while free_port(kafka_port + 1) != kafka_port + 1:  # the broker port and its controller port
-        kafka_port = free_port(kafka_port + 2)
-    # ports away from the ranges the course and its tests pick by default: a killed server's port
-    # must still be free when the test restarts it
-    scratch = Lab(home, redis_port=free_port(26379), kafka_port=kafka_port, log=lambda *_: None)
-    scratch.up()
+    for attempt in range(3):  # a worker of a parallel run may start its own scratch course at the same time
+        kafka_port = free_port(29092 + 10 * attempt)
+        while free_port(kafka_port + 1) != kafka_port + 1:  # the broker port and its controller port
+            kafka_port = free_port(kafka_port + 2)
+        # ports away from the ranges the course and its tests pick by default: a killed server's port
+        # must still be free when the test restarts it (pinned: the supervisor never moves them)
+        scratch = Lab(home, redis_port=free_port(26379 + 10 * attempt), kafka_port=kafka_port, log=lambda *_: None)
+        try:
+            scratch.up()
+            break
+        except ServiceSetupError:  # a port taken between the check and the bind: other ports
+            scratch.down()
+            if attempt == 2:
+                raise
     yield scratch
     scratch.down()

@@ -12,9 +12,9 @@ import time
 import pytest
 from nbrun import NotebookRun
 
-# one worker runs every test of the throwaway course (session fixture `scratch_course`): one extra
-# Redis + Kafka, not one per worker; they kill only that course's servers, so they run in parallel
-pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("scratch-course")]
+# parallel-safe: the servers killed here are the throwaway course's (`scratch_course`, one per
+# xdist worker), never the course's shared Redis and Kafka
+pytestmark = pytest.mark.notebook
 
 
 def kill_during(run, lab_proc, tag: str, delay: float) -> dict:

@@ -1,7 +1,8 @@
 """`make test`: the whole suite in two pytest passes, then one summary.
 
-1. every test NOT marked ``serial``, on ``--workers`` pytest-xdist workers (``--dist loadgroup``: a
-   module stays on one worker, see ``tests/conftest.py``);
+1. every test NOT marked ``serial``, on ``--workers`` pytest-xdist workers (``--dist loadfile``: a
+   module stays on one worker, in the order ``tests/conftest.py`` gives; not ``loadgroup``, which
+   pytest-xdist 3.8 silently ignores under pytest 9.2: pytest-dev/pytest-xdist#1386);
 2. the ``serial`` tests, one at a time, with nothing else of the suite running beside them.
 
 Each pass prints its failures as pytest does; the last lines add both passes up (counts, wall time,
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         passes = [
             (f"parallel pass: tests not marked serial, {opts.workers} workers",
-             [*common, "-n", str(opts.workers), "--dist", "loadgroup", "--no-loadscope-reorder",
+             [*common, "-n", str(opts.workers), "--dist", "loadfile", "--no-loadscope-reorder",
               "-m", marker("not serial", opts.markexpr)]),
             ("serial pass: tests marked serial, one at a time",
              [*common, "-p", "no:xdist", "-m", marker("serial", opts.markexpr)]),
