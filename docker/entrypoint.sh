@@ -1,35 +1,51 @@
 #!/usr/bin/env bash
-# Entrypoint of the Streams Lab image (PID 1 is tini, which reaps the detached servers).
-#  1. start Redis + Kafka with the course supervisor, exactly as on bare metal (127.0.0.1 only);
-#  2. give JupyterLab a token that survives restarts (kept in .course/jupyter/token, on the
-#     named volume) unless JUPYTER_TOKEN is set, and print the URL to open;
-#  3. run the command (JupyterLab by default) and, when the container is stopped, stop Redis and
-#     Kafka cleanly. A bare `exec "$@"` would leave them to be SIGKILLed by `docker stop`, because
-#     the supervisor runs them in their own sessions, out of reach of tini's signal forwarding.
-set -euo pipefail
+# Entrypoint of the Streams Lab image (PID 1 is tini, which forwards `docker stop`'s SIGTERM here
+# and reaps the detached servers).
+#
+#   (no command) or `lab`   what `make lab` does, in the foreground: Redis + Kafka + JupyterLab by
+#                           the course supervisor, JupyterLab serving the learner's workspace with
+#                           the course's settings. `docker stop` stops all three cleanly, exit 0.
+#   any other command       start Redis + Kafka, run the command, stop Redis + Kafka; exit with the
+#                           command's status (0 when it was ended by `docker stop`).
+#
+# JupyterLab listens on all of the container's interfaces (Docker's port mapping cannot reach
+# 127.0.0.1 inside it); docker-compose.yml publishes it on the host's 127.0.0.1 only, and a token is
+# always required (JUPYTER_TOKEN, or a random one kept in .course/jupyter/token on the volume).
+set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
-if ! python -m helpers.services up; then
-  echo "warning: the course services did not all start; see \`python -m helpers.services logs\`." >&2
-  echo "warning: JupyterLab starts anyway; the notebooks' setup cells will say what is missing." >&2
+course="${COURSE_DIR:-$PWD/.course}"
+mkdir -p "${course}" 2>/dev/null
+if ! { : >"${course}/.write-test"; } 2>/dev/null; then
+  echo "error: ${course} is not writable by $(id -un) (uid $(id -u)); it belongs to uid" \
+       "$(stat -c %u "${course}" 2>/dev/null || echo '?'). A named volume keeps the image's owner;" \
+       "a host folder mounted there must be writable by uid $(id -u) (e.g. sudo chown -R $(id -u) <folder>)." >&2
+  exit 1
+fi
+rm -f "${course}/.write-test"
+
+if [[ $# -eq 0 || "$1" == "lab" ]]; then
+  export COURSE_LAB_HOST="${COURSE_LAB_HOST:-0.0.0.0}"
+  export COURSE_LAB_PUBLIC_PORT="${COURSE_LAB_PUBLIC_PORT:-${LAB_PORT:-}}"
+  exec python -m helpers.services up --lab --foreground
 fi
 
-if [[ "${1:-}" == "jupyter" ]]; then
-  if [[ -z "${JUPYTER_TOKEN:-}" ]]; then
-    JUPYTER_TOKEN="$(python -c 'from helpers.services import get_lab; print(get_lab().jupyter.token)')"
-    export JUPYTER_TOKEN
-  fi
-  echo "Streams Lab is starting: open http://127.0.0.1:${LAB_PORT:-8888}/lab?token=${JUPYTER_TOKEN}"
-fi
+python -m helpers.services up \
+  || echo "warning: the course services did not all start; see \`python -m helpers.services logs\`." >&2
 
 "$@" &
 child=$!
-trap 'kill -TERM "${child}" 2>/dev/null || true' TERM INT HUP
+stopping=0
+trap 'stopping=1; kill -TERM "${child}" 2>/dev/null' TERM INT HUP
 status=0
-wait "${child}" || status=$?
-# A trapped signal interrupts `wait`: wait again until the command has really exited.
-while kill -0 "${child}" 2>/dev/null; do
-  wait "${child}" || status=$?
+while true; do
+  wait "${child}"
+  status=$?
+  kill -0 "${child}" 2>/dev/null || break   # a trapped signal interrupted `wait`: wait again
 done
-python -m helpers.services down || true
+trap '' TERM INT HUP
+python -m helpers.services down
+if [[ "${stopping}" == 1 ]]; then
+  exit 0
+fi
 exit "${status}"

@@ -143,7 +143,8 @@ def measure_rate(r, control: str, per_second: float, seconds: float) -> dict:
     set_rate(r, control, per_second)
 
     def report(after: float) -> tuple[int, float]:
-        wait_until(lambda: float(r.hget(control, "at") or 0) > after, 10, "the generator to report", every=0.02)
+        wait_until(lambda: float(r.hget(control, "at") or 0) > after, max(0.0, after - time.time()) + 10,
+                   "the generator to report", every=0.02)   # the window itself, then 10 s for the report
         produced, at = r.hmget(control, "produced", "at")
         return int(produced), float(at)
 

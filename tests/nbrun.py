@@ -44,11 +44,12 @@ def tags(cell) -> list[str]:
 class NotebookRun:
     """``with NotebookRun("02", env={...}) as run: run.run_all()`` -- one kernel, one notebook."""
 
-    def __init__(self, name: str, env: dict | None = None, nb=None, timeout: int = CELL_TIMEOUT):
+    def __init__(self, name: str, env: dict | None = None, nb=None, timeout: int = CELL_TIMEOUT,
+                 cwd=None):
         self.nb = nb if nb is not None else nbformat.read(str(notebook_path(name)), as_version=4)
         self.env = {**os.environ, **(env or {})}
         self.client = NotebookClient(self.nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+                                     resources={"metadata": {"path": str(cwd or NOTEBOOKS)}})
         self.ended: dict[int, float] = {}   # cell index -> time.monotonic() when it finished
         self.error: Exception | None = None
         self.failed_index: int | None = None

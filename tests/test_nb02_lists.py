@@ -202,7 +202,7 @@ def test_max_age_rerun_trades_recovery_time_for_duplicates(nb):
     nb.inject("max_age_control.run(0.5); None", pop=True)
     third = plain(nb, "max_age_runs[-1]")
     assert third["MAX_AGE (s)"] == 0.5 and third["lost"] == 0 and third["after a kill before the ack"] == 1
-    assert 0.5 <= third[after] < slow_reaper[after]
+    assert 0.35 <= third[after] < slow_reaper[after]                         # about MAX_AGE, counted from the pop
     table = plain(nb, "max_age_control.result[1].to_dict('records')")
     assert [row["MAX_AGE (s)"] for row in table] == [1.5, 0.005, 0.5]
 

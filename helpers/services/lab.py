@@ -79,6 +79,7 @@ class Lab:
             st = proc._state()
             if proc.running and st.get("port"):
                 proc.port = st["port"]
+                proc.host = st.get("host") or proc.host  # e.g. JupyterLab on 0.0.0.0 in a container
                 if isinstance(proc, KafkaBroker):
                     proc.controller_port = st["port"] + 1
                     proc.voters = f"{proc.node_id}@{proc.host}:{proc.controller_port}"

@@ -181,7 +181,7 @@ class ManagedProcess:
             )
         create_time = psutil.Process(self._popen.pid).create_time()
         self.state_path.write_text(json.dumps({"pid": self._popen.pid, "create_time": create_time,
-                                               "port": self.port, "started_at": time.time()}))
+                                               "port": self.port, "host": self.host, "started_at": time.time()}))
         self.wait_ready(t0)
         return time.monotonic() - t0
 
