@@ -9,6 +9,7 @@ this module holds the consumer *process* (:func:`group_worker`), Kafka's key -> 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 
@@ -141,8 +142,15 @@ def out_of_order(rows: list[dict], order_by: str = "t") -> dict[str, int]:
 
 def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *, work_ms: float = 0.0,
                    **consumer_kw) -> int:
-    """A group member as a THREAD that appends ``{member, partition, key, seq}`` to the shared list
-    ``seen`` for every record it processes: the list's order is the order the group processed them."""
+    """A group member as a THREAD that appends ``{member, partition, offset, key, seq}`` to the shared
+    list ``seen`` for every record it processes: the list's order is the order the group processed them.
+
+    A commit the group refuses because it is rebalancing (the partition change triggers one) is not
+    fatal: the member polls on, which completes the rebalance. The records of that refused commit come
+    back (at-least-once); the members process each (partition, offset) once, as an idempotent consumer
+    does, by looking it up in ``seen``."""
+    from kafka.errors import CommitFailedError, RebalanceInProgressError
+
     consumer = _subscribe(topic, group_id=group, client_id=name, max_poll_records=5, **consumer_kw)
     count = 0
     try:
@@ -150,15 +158,25 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
             polled = consumer.poll(timeout_ms=100)
             for tp in sorted(polled):
                 for rec in polled[tp]:
+                    with _SEEN_LOCK:
+                        again = any(e["partition"] == rec.partition and e["offset"] == rec.offset for e in seen)
+                    if again:
+                        continue                           # redelivered after a refused commit
                     time.sleep(work_ms / 1000)
-                    seen.append({"member": name, "partition": rec.partition, "key": rec.key.decode(),
-                                 **json.loads(rec.value)})
+                    seen.append({"member": name, "partition": rec.partition, "offset": rec.offset,
+                                 "key": rec.key.decode(), **json.loads(rec.value)})
                     count += 1
             if polled:
-                consumer.commit()
+                try:
+                    consumer.commit()
+                except (RebalanceInProgressError, CommitFailedError):
+                    pass                                   # the next poll rejoins; redeliveries are skipped
     finally:
         consumer.close()
     return count
+
+
+_SEEN_LOCK = threading.Lock()
 
 
 def wait_producer_partitions(producer, topic: str, partitions: int, timeout: float = 15.0) -> int:
