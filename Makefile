@@ -63,14 +63,18 @@ restore: setup
 	@test -n "$(NB)" || { echo "say which notebook: make restore NB=03"; exit 2; }
 	@$(PY) -m helpers.workspace restore $(NB)
 
+# two passes (tools/run_tests.py): the tests not marked `serial` on $(TEST_WORKERS) pytest-xdist
+# workers, then the `serial` ones one at a time; one summary at the end. TEST_WORKERS=0: no xdist.
+TEST_WORKERS ?= 3
+
 test: services-up
-	@$(STAGE) "tests (helpers + every notebook)" $(PY) -m pytest -q --durations=15
+	@$(STAGE) "tests (helpers + every notebook)" $(PY) tools/run_tests.py --workers $(TEST_WORKERS)
 
 test-helpers: services-up
-	@$(PY) -m pytest -q tests -m "not notebook"
+	@$(PY) tools/run_tests.py --workers $(TEST_WORKERS) -m "not notebook"
 
 test-notebooks: services-up
-	@$(PY) -m pytest -q tests -m notebook
+	@$(PY) tools/run_tests.py --workers $(TEST_WORKERS) -m notebook
 
 strip: setup
 	@$(PY) tools/strip_notebooks.py notebooks

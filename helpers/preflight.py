@@ -77,12 +77,13 @@ def _timed(name: str, fn, slow_ms: float, samples: int) -> dict:
         times = fn()
     except Exception as exc:  # one failed round trip must not hide the others
         return row(name, FAILED, f"failed: {type(exc).__name__}", f"{exc}; see `make services-logs`")
+    times = [round(t, 4) for t in times]  # what samples_ms keeps: the row's figures all come from these
     ms = statistics.median(times)
     slow = ms > slow_ms
     return {**row(name, SLOW if slow else OK, f"{ms:.2f} ms (median of {len(times)}; SLOW above {slow_ms:g} ms)",
                   f"the median of {len(times)} was above {slow_ms:g} ms: is the machine busy? re-run this cell"
                   if slow else ""),
-            "median_ms": round(ms, 4), "samples_ms": [round(t, 4) for t in times]}
+            "median_ms": round(ms, 4), "samples_ms": times}
 
 
 def pubsub_roundtrips(r, ns: config.Namespace, n: int = 1) -> list[float]:

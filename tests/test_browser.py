@@ -23,7 +23,9 @@ import pytest
 from browser import RequestLog, shot
 from conftest import NOTEBOOKS, ROOT, notebook_path
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser]
+# serial: a browser beside the parallel workers times out, and notebook 01's flood (run here through
+# the UI) lowers the shared Redis's client-output-buffer-limit for every other test's subscribers
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.serial]
 RUN_ALL_TIMEOUT = 240_000  # ms, per notebook (quick mode runs each in well under a minute)
 UI_TIMEOUT = 60_000
 

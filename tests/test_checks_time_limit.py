@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from nbrun import NotebookRun, hanging_stubs, tags
 
+# parallel-safe: notebook 01's flood (Run All) lowers the shared Redis's output buffer limit only as
+# test_nb01_pubsub.py explains
 pytestmark = pytest.mark.notebook
 
 LIMIT = "1"

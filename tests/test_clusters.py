@@ -11,11 +11,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-import redis
+from conftest import plain_redis_server
 
 from helpers.services import Lab
-from helpers.services.process import free_port
-from helpers.services.redis_server import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,21 +99,10 @@ def test_kafka_cluster_kill_restart_status_down(iso, tmp_path):
 @pytest.fixture
 def foreign_redis(tmp_path):
     """A redis-server the course did NOT start, inside the Redis Cluster port range."""
-    port = free_port(17950)
-    proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=2)
-    wait_for(lambda: _ping(client), 10, "the foreign redis")
+    _, proc = plain_redis_server(tmp_path, 17950)
     yield proc
     proc.kill()
     proc.wait(5)
-
-
-def _ping(client) -> bool:
-    try:
-        return client.ping()
-    except redis.ConnectionError:
-        return False
 
 
 def test_redis_cluster_slots_kill_status_down(iso, foreign_redis):

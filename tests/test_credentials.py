@@ -11,12 +11,11 @@ import time
 import psutil
 import pytest
 import redis
+from conftest import plain_redis_server
 
 from helpers import clients, config, errors, workers
 from helpers.errors import ServiceUnavailable
 from helpers.services import Lab
-from helpers.services.process import free_port
-from helpers.services.redis_server import find_redis_server
 
 SECRET = "s3cret-Pa55"
 
@@ -24,23 +23,11 @@ SECRET = "s3cret-Pa55"
 @pytest.fixture
 def locked_redis(tmp_path):
     """A redis-server with ``requirepass``; yields (url with the password, port, process)."""
-    port = free_port(17479)
-    proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--requirepass", SECRET, "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, proc = plain_redis_server(tmp_path, 17479, "--requirepass", SECRET, password=SECRET)
     url = f"redis://:{SECRET}@127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_timeout=2)
-    workers.wait_until(lambda: _pings(client), 10, "the password-protected redis-server")
     yield url, port, proc
     proc.kill()
     proc.wait(5)
-
-
-def _pings(client) -> bool:
-    try:
-        return client.ping()
-    except redis.RedisError:
-        return False
 
 
 def sentence(fn) -> str:

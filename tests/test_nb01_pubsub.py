@@ -23,6 +23,11 @@ from nbtext import assert_no_emoji, markdown_text, predictions_kept
 from helpers import config, pubsub, pubsub_ops
 from helpers.checks import nb01 as checks01
 
+# parallel-safe although C05's flood lowers the shared Redis's client-output-buffer-limit: it does so
+# under serverlock (concurrent runs take turns, the original is restored), the lowered limit (64 kB
+# for 1 s, 256 kB hard) is far above all that any other parallel test's subscriber ever receives (nb00's
+# preflight: 5 messages; nb02's broadcast: short ids; nb09's page: view updates), the cut lines it
+# counts carry its own namespace, and C02's verdict follows from its own measured p50/p99
 pytestmark = pytest.mark.notebook
 
 LIMIT = "client-output-buffer-limit"

@@ -31,7 +31,7 @@ from test_browser import (  # noqa: F401
     screen_problems,
 )
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser,
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.serial,  # serial: as test_browser.py
               pytest.mark.skipif(os.environ.get("COURSE_BROWSER_03") != "1",
                                  reason="notebook 03 through JupyterLab takes about 2 min here; COURSE_BROWSER_03=1 runs it")]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"

@@ -7,6 +7,7 @@ is measured, no emoji."""
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -52,15 +53,17 @@ def test_results_accept_an_inconclusive_verdict_and_nothing_made_up(tmp_path, mo
 def test_rd_send_to_a_dead_broker_fails_with_one_sentence_within_its_deadline():
     from confluent_kafka import Producer
 
-    from helpers.services.process import free_port
-
-    port = free_port(29500)  # nothing listens there
-    producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "message.timeout.ms": 1500,
-                         "log_level": 0})
-    t0 = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"delivered 0 of 2 records .* is Kafka at .* up\?") as err:
-        kafka_log.rd_send(producer, "streamslab.pytest.nb04.nowhere", [b"a", b"b"], b"v", timeout=3)
-    assert time.monotonic() - t0 < 6
+    # a port held (bound, never listening) by this test: nothing can listen there while it runs, not
+    # even a broker another test starts in parallel (a free_port() could be taken in the meantime)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "message.timeout.ms": 1500,
+                             "log_level": 0})
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"delivered 0 of 2 records .* is Kafka at .* up\?") as err:
+            kafka_log.rd_send(producer, "streamslab.pytest.nb04.nowhere", [b"a", b"b"], b"v", timeout=3)
+        assert time.monotonic() - t0 < 6
     assert "\n" not in str(err.value)
 
 

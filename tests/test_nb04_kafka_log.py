@@ -101,7 +101,11 @@ def assert_measured(m: dict, partitions: int = 4) -> None:
     assert m["dump_log"]["ok"] and m["dump_log"]["batches"] >= 1 and m["dump_log"]["records"] >= 1
 
 
+# serial: C20 asserts the growth of the shared Redis's used_memory (INFO memory: server-wide), which
+# other tests writing and deleting keys at the same time change (a parallel run saw 3.8 MB grown for a
+# 5.8 MB payload)
 @pytest.mark.notebook
+@pytest.mark.serial
 def test_nb04_log_partitions_order_retention_disk_exercises_rerun(lab, r, kafka_admin, ref_value):
     with run_notebook("04") as tb:
         assert_measured(ref_value(tb, "measured"))

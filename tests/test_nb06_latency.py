@@ -22,7 +22,9 @@ from conftest import ROOT, module_notebook, plain, solution
 from test_clusters import cli as services_cli
 from test_clusters import processes_under
 
-pytestmark = pytest.mark.notebook
+# serial: latency and throughput ratios (course vs native client, full vs reduced JIT) that other
+# tests running on the same 2 cores would distort
+pytestmark = [pytest.mark.notebook, pytest.mark.serial]
 
 nb = module_notebook("06")
 PERCENTILES = ["min", "p50", "p90", "p99", "p99.9", "max"]

@@ -11,9 +11,13 @@ exercise the checks, then clean up and Run All again in the same kernel.
 import pytest
 from conftest import cleanup_then_rerun, plain, run_notebook, solution
 
-pytestmark = pytest.mark.notebook
+from helpers import config
 
-CLUSTER = "nb08-pytest"
+# serial: asserts throughput ratios (1..4 consumers, 1 vs 3 Redis Cluster shards), which other tests
+# running on the same 2 cores would distort
+pytestmark = [pytest.mark.notebook, pytest.mark.serial]
+
+CLUSTER = f"nb08-{config.learner()}"   # the notebook's CLUSTER_NAME (COURSE_LEARNER is set by conftest)
 
 
 def cluster_nodes_running(lab) -> int:

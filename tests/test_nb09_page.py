@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 from browser import RequestLog, shot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.serial]  # serial: a browser beside the parallel workers times out
 
 
 @pytest.fixture

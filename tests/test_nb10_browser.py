@@ -27,7 +27,7 @@ from test_browser import (  # noqa: F401
 )
 from test_nb10_ledger import MISSING, write_results
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser]
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.serial]  # serial: as test_browser.py
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 

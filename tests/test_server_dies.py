@@ -12,6 +12,8 @@ import time
 import pytest
 from nbrun import NotebookRun
 
+# parallel-safe: the servers killed here are the throwaway course's (`scratch_course`, one per
+# xdist worker), never the course's shared Redis and Kafka
 pytestmark = pytest.mark.notebook
 
 

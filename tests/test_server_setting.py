@@ -21,6 +21,8 @@ from helpers.workers import wait_until
 
 LIMIT = "client-output-buffer-limit"
 LOWERED = "pubsub 262144 65536 1"
+# parallel-safe: the setting changed here is the throwaway Redis's (`scratch_course`, one per
+# xdist worker), so no other test sees it
 WARM = "import altair, pandas, redis, tqdm.auto; from helpers import charts, clients, config, pubsub, results"
 
 

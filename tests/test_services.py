@@ -8,13 +8,13 @@ import time
 import psutil
 import pytest
 import redis
+from conftest import plain_redis_server
 
 from helpers import clients
 from helpers.errors import PortTaken, ServiceUnavailable
 from helpers.services import Lab
 from helpers.services import lab as lab_module
 from helpers.services.process import free_port
-from helpers.services.redis_server import find_redis_server
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -117,16 +117,9 @@ def test_kafka_lifecycle_and_require_kafka_when_down(tmp_path, lab):
 @pytest.fixture
 def foreign_redis(tmp_path):
     """A redis-server the course did NOT start, holding a key of its own."""
-    port = free_port(17379)
-    proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port, proc = plain_redis_server(tmp_path, 17379)
     client = redis.Redis(port=port, decode_responses=True, socket_timeout=2)
-    for _ in range(50):
-        try:
-            client.set("foreign:key", "keep me")
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
+    client.set("foreign:key", "keep me")
     yield port, proc, client
     proc.kill()
     proc.wait(5)

@@ -150,6 +150,20 @@ class Lab:
                  f"leaving it alone and starting the course's {service} on port {proc.port} "
                  f"(recorded in {self.endpoints_path}; set {proc.env_port_var} to choose a port).")
 
+    def _start_on_a_free_port(self, service: str, proc: ManagedProcess, attempts: int = 3) -> float:
+        """``_choose_port`` then start; when another process (a teammate's course, a parallel test)
+        took the chosen port between the check and the bind, choose again (never for a pinned port)."""
+        for attempt in range(attempts):
+            self._choose_port(service, proc)
+            try:
+                return proc.start()
+            except ServiceSetupError:
+                lost = not proc.running and any(port_open(p) for p in [proc.port, *proc.extra_ports()])
+                if self.pinned[service] or not lost or attempt == attempts - 1:
+                    raise
+                self.log(f"note: port {proc.port} was taken while {service} started; choosing another.")
+        raise AssertionError("unreachable")
+
     # --- lifecycle -------------------------------------------------------------------------
     def _external(self, service: str) -> str | None:
         var = {"redis": "REDIS_URL", "kafka": "KAFKA_BOOTSTRAP"}.get(service)
@@ -170,8 +184,7 @@ class Lab:
                 if proc.running:
                     report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
                     continue
-                self._choose_port(service, proc)
-                seconds = proc.start()
+                seconds = self._start_on_a_free_port(service, proc)
                 report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
                 if service != "jupyter":
                     self._write_endpoints()

@@ -76,11 +76,16 @@ class RedisServer(ManagedProcess):
         return super().start(env)
 
     def is_ready(self) -> bool:
+        """The server on our port answers PING (not while it still loads its data: that is an error
+        reply) and it is the process we started (not another start that won a race for the same port
+        while ours failed to bind and is about to exit)."""
         import redis
 
         try:
-            return bool(redis.Redis(host=self.host, port=self.port, socket_timeout=1,
-                                    socket_connect_timeout=1).ping())
+            client = redis.Redis(host=self.host, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+            if not client.ping():
+                return False
+            return self._popen is None or client.info("server").get("process_id") == self._popen.pid
         except (redis.RedisError, OSError):
             return False
 
