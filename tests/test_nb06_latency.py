@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.notebook, pytest.mark.serial]
 
 nb = module_notebook("06")
 PERCENTILES = ["min", "p50", "p90", "p99", "p99.9", "max"]
-ROUND_TRIP_TOLERANCE = 3.0      # target 1.5, x2 for a shared, loaded machine
+ROUND_TRIP_TOLERANCE = 5.0      # target 1.5 (make bench: 1.33 quiet); 3.1-4.2 seen while other suites loaded the machine
 KAFKA_E2E_TOLERANCE = 4.0       # target 2.0, x2
 
 
