@@ -158,13 +158,12 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
             polled = consumer.poll(timeout_ms=100)
             for tp in sorted(polled):
                 for rec in polled[tp]:
-                    with _SEEN_LOCK:
-                        again = any(e["partition"] == rec.partition and e["offset"] == rec.offset for e in seen)
-                    if again:
-                        continue                           # redelivered after a refused commit
-                    time.sleep(work_ms / 1000)
-                    seen.append({"member": name, "partition": rec.partition, "offset": rec.offset,
-                                 "key": rec.key.decode(), **json.loads(rec.value)})
+                    with _SEEN_LOCK:                       # check and take it in one step: no two members
+                        if any(e["partition"] == rec.partition and e["offset"] == rec.offset for e in seen):
+                            continue                       # redelivered after a refused commit
+                        seen.append({"member": name, "partition": rec.partition, "offset": rec.offset,
+                                     "key": rec.key.decode(), **json.loads(rec.value)})
+                    time.sleep(work_ms / 1000)             # the work on it (the list keeps the order it began)
                     count += 1
             if polled:
                 try:
