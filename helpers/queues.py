@@ -108,11 +108,8 @@ def reap(r, processing: str, queue: str, claimed: str, max_age: float) -> list[s
 
 
 def reaper_loop(stop: threading.Event, redis_url: str, processing: str, queue: str, claimed: str,
-                log: str, max_age: float, every: float | None = None, reap_fn=None) -> list[str]:
-    """Run ``reap_fn`` (default :func:`reap`) every ``every`` s until ``stop``; log each re-queue.
-    By default it wakes every 0.25 s, or every ``max_age / 2`` (at least 0.02 s) for a shorter
-    ``max_age``, so that a small MAX_AGE is checked often enough to matter."""
-    every = every if every is not None else min(0.25, max(0.02, max_age / 2))
+                log: str, max_age: float, every: float = 0.25, reap_fn=None) -> list[str]:
+    """Run ``reap_fn`` (default :func:`reap`) every ``every`` s until ``stop``; log each re-queue."""
     r, reap_fn, all_requeued = redis_client(redis_url), reap_fn or reap, []
     while not stop.wait(every):
         started = time.time()                      # the re-queue happened during this pass

@@ -94,6 +94,9 @@ def durable_topic(create_durable_topic, cluster, ns) -> CheckResult:
             return not_yet(f"no topic {topic} with a leader appeared on the cluster.",
                            "admin.create_topics({topic: {'num_partitions': 1, 'replication_factor': 3, 'configs': {...}}})")
         part = cluster.partitions(topic, admin)
+        if not part:  # a broker's metadata can lag the leader just seen on another
+            _wait(lambda: bool(cluster.partitions(topic, admin)), 10)
+            part = cluster.partitions(topic, admin)
         keys = {"min.insync.replicas": None, "unclean.leader.election.enable": None}
         cfg = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, keys)],
                                      config_filter="all")["topic"][topic]
@@ -105,7 +108,7 @@ def durable_topic(create_durable_topic, cluster, ns) -> CheckResult:
         admin.close()
     min_isr, unclean = cfg["min.insync.replicas"], cfg["unclean.leader.election.enable"]
     if len(part) != 1 or len(part[0]["replicas"]) != 3:
-        return not_yet(f"{topic} has {len(part)} partition(s) with {len(part[0]['replicas'])} replica(s).",
+        return not_yet(f"{topic} has {len(part)} partition(s) with {len(part[0]['replicas']) if part else 0} replica(s).",
                        "one partition, replication_factor 3: one copy on every broker")
     if min_isr["config_source"] != "DYNAMIC_TOPIC_CONFIG" or min_isr["value"] != "2":
         return not_yet(f"min.insync.replicas is {min_isr['value']} from {min_isr['config_source']}, not 2 set on the topic.",
