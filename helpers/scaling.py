@@ -140,6 +140,14 @@ def out_of_order(rows: list[dict], order_by: str = "t") -> dict[str, int]:
     return {key: late.get(key, 0) for key in highest}
 
 
+def in_flight(seen: list[dict], old: int) -> dict:
+    """How far behind the group was when it began on the new partitions (numbered ``old`` and up):
+    ``first_new_at``, the position in ``seen`` of its first record from a new partition, and
+    ``old_after``, the first-burst (``phase`` 1) records it processed after that one."""
+    first = next((i for i, e in enumerate(seen) if e["partition"] >= old), len(seen))
+    return {"first_new_at": first, "old_after": sum(e["phase"] == 1 for e in seen[first:])}
+
+
 def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *, work_ms: float = 0.0,
                    **consumer_kw) -> int:
     """A group member as a THREAD that appends ``{member, partition, offset, key, seq}`` to the shared
