@@ -149,9 +149,14 @@ def in_flight(seen: list[dict], old: int) -> dict:
 
 
 def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *, work_ms: float = 0.0,
-                   **consumer_kw) -> int:
+                   hold: threading.Event | None = None, **consumer_kw) -> int:
     """A group member as a THREAD that appends ``{member, partition, offset, key, seq}`` to the shared
     list ``seen`` for every record it processes: the list's order is the order the group processed them.
+
+    While ``hold`` is set the member is stalled (as behind a slow database): it keeps polling, so it
+    stays in the group and takes part in rebalances, but it puts back what a poll returns (``seek`` to
+    the first offset) and processes nothing; records pile up as consumer lag. (Not ``pause``: in
+    kafka-python 3.0 a partition paused across a rebalance can stop being fetched for good.)
 
     A commit the group refuses because it is rebalancing (the partition change triggers one) is not
     fatal: the member polls on, which completes the rebalance. The records of that refused commit come
@@ -164,6 +169,10 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
     try:
         while not stop_event.is_set():
             polled = consumer.poll(timeout_ms=100)
+            if hold is not None and hold.is_set():
+                for tp, records in polled.items():
+                    consumer.seek(tp, records[0].offset)   # put them back: read again after the hold
+                continue
             for tp in sorted(polled):
                 for rec in polled[tp]:
                     with _SEEN_LOCK:                       # check and take it in one step: no two members
