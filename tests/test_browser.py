@@ -257,7 +257,11 @@ def test_site_pages_render_their_charts_offline(lab, chromium, tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     from build_site import build
 
+    display = os.environ.get("COURSE_DISPLAY")
     pages = build(tmp_path / "site", [NOTEBOOKS / notebook_path(n).name for n in ("00", "01")], timeout=240)
+    # only the build's kernels draw statically: a lab started later in this process (test_nb10_browser's)
+    # passed a leaked COURSE_DISPLAY=static on to its kernels, which then drew no chart and no widget
+    assert os.environ.get("COURSE_DISPLAY") == display
     context = chromium.new_context(viewport={"width": 1200, "height": 900})
     requests = RequestLog(None)  # file: only
     requests.attach(context)

@@ -66,13 +66,13 @@ def render(nb) -> str:
     return body
 
 
-def execute(path: Path, timeout: int):
+def execute(path: Path, timeout: int, env: dict | None = None):
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
     return nb
 
 
@@ -86,12 +86,14 @@ def index_page(pages: list[tuple[str, str]]) -> str:
 
 def build(out: Path, notebooks: list[Path], timeout: int = 600, log=print) -> list[Path]:
     """Execute and render ``notebooks`` into ``out``; returns the pages written."""
-    os.environ["COURSE_DISPLAY"] = "static"  # no frontend here: charts as SVG, widgets as text
+    # no frontend here: charts as SVG, widgets as text. Only the kernels get it: this process's own
+    # environment stays as it was (a JupyterLab started later by the caller would pass it on to its kernels)
+    env = {**os.environ, "COURSE_DISPLAY": "static"}
     out.mkdir(parents=True, exist_ok=True)
     written, pages = [], []
     for path in notebooks:
         t0 = time.monotonic()
-        nb = execute(path, timeout)
+        nb = execute(path, timeout, env)
         dropped = drop_widget_views(nb)
         page = out / f"{path.stem}.html"
         page.write_text(render(nb))
