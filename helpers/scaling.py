@@ -155,8 +155,9 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
 
     While ``hold`` is set the member is stalled (as behind a slow database): it keeps polling, so it
     stays in the group and takes part in rebalances, but it puts back what a poll returns (``seek`` to
-    the first offset) and processes nothing; records pile up as consumer lag. (Not ``pause``: in
-    kafka-python 3.0 a partition paused across a rebalance can stop being fetched for good.)
+    the first offset) and processes nothing; records pile up as consumer lag. (Not ``pause``: with
+    kafka-python 3.0.12, a partition paused before a rebalance and resumed after it was never fetched
+    again in our runs: its position stayed put, unpaused, for the 30 s we waited.)
 
     A commit the group refuses because it is rebalancing (the partition change triggers one) is not
     fatal: the member polls on, which completes the rebalance. The records of that refused commit come
