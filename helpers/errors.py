@@ -75,7 +75,7 @@ def endpoints(service: str) -> list[tuple[str, int]]:
     if service == "redis":
         parts = urlsplit(config.redis_url())
         return [(parts.hostname or "127.0.0.1", parts.port or 6379)] if parts.scheme != "unix" else []
-    from .clients import parse_bootstrap
+    from .kafka_clients import parse_bootstrap
 
     return parse_bootstrap(config.kafka_bootstrap())
 

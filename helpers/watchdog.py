@@ -127,3 +127,12 @@ def watch(service: str) -> bool:
         shell.events.register("post_run_cell", _post_cell)
         threading.Thread(target=_loop, name="streamslab-watchdog", daemon=True).start()
     return True
+
+
+def arm(service: str) -> None:
+    """What ``require_redis()`` / ``require_kafka()`` do once ``service`` answered: note that this
+    process uses it (:data:`helpers.errors.USED`), let IPython show the one-sentence error instead of a
+    traceback, and watch the server while cells run."""
+    errors.USED.add(service)
+    errors.install_ipython_handler()
+    watch(service)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import checks, clients, config, measure, results, workers
+from helpers import checks, config, kafka_clients, measure, results, workers
 
 
 def test_namespace_names_are_prefixed_and_kafka_safe(monkeypatch):
@@ -117,10 +117,10 @@ def test_cleanup_kafka_retries_a_coordinator_still_loading():
             raise CoordinatorLoadInProgressError()
         return [("g", "consumer")]
 
-    assert clients._retrying(loading_twice, 5) == [("g", "consumer")] and len(calls) == 3
+    assert kafka_clients._retrying(loading_twice, 5) == [("g", "consumer")] and len(calls) == 3
 
     def refused():
         raise TopicAuthorizationFailedError()
 
     with pytest.raises(TopicAuthorizationFailedError):
-        clients._retrying(refused, 5)
+        kafka_clients._retrying(refused, 5)

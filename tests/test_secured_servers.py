@@ -33,7 +33,7 @@ from secured import (
     make_pki,
 )
 
-from helpers import cli, clients, config, security, workers
+from helpers import cli, clients, config, kafka_clients, security, workers
 from helpers.errors import ServiceUnavailable
 
 pytestmark = pytest.mark.timeout(300)
@@ -271,8 +271,8 @@ def test_kafka_sasl_ssl_produce_consume_with_every_client(secured_env, servers, 
         assert clients.require_kafka().describe_cluster()["brokers"]
 
     # a throwaway cluster the course starts itself is PLAINTEXT whatever KAFKA_* says
-    assert clients._kafka_opts("127.0.0.1:1", "x")["security_protocol"] == "PLAINTEXT"
-    assert clients._kafka_opts(None, "x")["sasl_plain_password"] == KAFKA_PASSWORD
+    assert kafka_clients._kafka_opts("127.0.0.1:1", "x")["security_protocol"] == "PLAINTEXT"
+    assert kafka_clients._kafka_opts(None, "x")["sasl_plain_password"] == KAFKA_PASSWORD
     assert KAFKA_PASSWORD not in repr(security.kafka_security())
     assert clients.cleanup_kafka(admin, ns)["topics"] == 1
 
