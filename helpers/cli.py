@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from . import config, security, ui
+from . import config, kafka_security, security, ui
 
 TOOLS_LOG4J = config.PROJECT_ROOT / "services" / "kafka" / "tools-log4j2.properties"
 #: console script -> (main class, JVM profile); the names of Kafka's bin/*.sh scripts
@@ -91,13 +91,13 @@ def tool_main() -> None:
     tool = Path(sys.argv[0]).name.removesuffix(".exe")
     args = sys.argv[1:]
     try:
-        secured = security.needs_command_config(tool, args, CONFIG_TOOLS)
+        secured = kafka_security.needs_command_config(tool, args, CONFIG_TOOLS)
         argv = java_command(tool, args)
     except Exception as exc:  # one sentence, not a traceback
         sys.exit(f"{tool}: {exc}")
     if secured:  # the course's secured Kafka: the settings in a 0600 file that is removed afterwards
-        with security.command_config() as path:
-            child = subprocess.Popen(java_command(tool, security.with_command_config(tool, args, path)))
+        with kafka_security.command_config() as path:
+            child = subprocess.Popen(java_command(tool, kafka_security.with_command_config(tool, args, path)))
             try:
                 code = child.wait()
             except KeyboardInterrupt:
@@ -198,10 +198,10 @@ def kafka(tool: str, *args: str, timeout: float = 60, bootstrap: bool = True, ma
     args = [str(a) for a in args]
     if bootstrap and tool in BOOTSTRAP_TOOLS and "--bootstrap-server" not in args:
         args = ["--bootstrap-server", config.kafka_bootstrap(), *args]
-    if not security.needs_command_config(tool, args, CONFIG_TOOLS):
+    if not kafka_security.needs_command_config(tool, args, CONFIG_TOOLS):
         return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
-    with security.command_config() as path:  # SASL/TLS settings from KAFKA_*, never on the command line
-        args = security.with_command_config(tool, args, path)
+    with kafka_security.command_config() as path:  # SASL/TLS settings from KAFKA_*, never on the command line
+        args = kafka_security.with_command_config(tool, args, path)
         return run(java_command(tool, args), timeout=timeout, shown=" ".join([tool, *args]), max_lines=max_lines)
 
 

@@ -7,9 +7,9 @@ they also make a server that dies later end the running cell with one sentence (
 
 The factories set explicitly every client default the lessons rely on (acks, idempotence, session
 timeout, retries), so the prose holds whichever supported library version is installed. They also
-apply the secured-server settings (a ``rediss://`` URL with REDIS_TLS_*, Kafka's KAFKA_SECURITY_PROTOCOL
-/ KAFKA_SASL_* / KAFKA_SSL_*: see :mod:`helpers.security`), so every notebook works against a
-classroom's secured servers unchanged.
+apply the secured-server settings (a ``rediss://`` URL with REDIS_TLS_*: see :mod:`helpers.security`;
+Kafka's KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_*: see :mod:`helpers.kafka_security`), so
+every notebook works against a classroom's secured servers unchanged.
 
 The Redis clients live here; the Kafka ones (options, factories, ``require_kafka``, ``cleanup_kafka``)
 live in :mod:`helpers.kafka_clients` and are re-exported below, so a notebook calls them all as

@@ -5,7 +5,7 @@ Notebooks reach these through :mod:`helpers.clients` (``clients.require_kafka()`
 ``clients.kafka_producer()``, ...), which re-exports every public name; the Redis half lives there.
 The factories set explicitly every client default the lessons rely on (acks, idempotence, session
 timeout) and apply the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* settings when the
-servers are the course's Kafka (see :mod:`helpers.security`).
+servers are the course's Kafka (see :mod:`helpers.kafka_security`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 import socket
 import time
 
-from . import config, errors, security, security_check
+from . import config, errors, kafka_security, security_check
 from .errors import ServiceUnavailable
 
 _HOSTPORT = re.compile(r"^\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})$")
@@ -65,14 +65,14 @@ def _kafka_opts(bootstrap: str | None, client_id: str, *defaults: dict) -> dict:
     opts = dict(bootstrap_servers=bootstrap, client_id=client_id, **KAFKA_COMMON)
     for extra in defaults:
         opts.update(extra)
-    opts.update(security.kafka_for(bootstrap).kafka_python())
+    opts.update(kafka_security.kafka_for(bootstrap).kafka_python())
     return opts
 
 
 def librdkafka_config(bootstrap: str | None = None, **overrides) -> dict:
     """The config dict of a confluent-kafka (librdkafka) client of the course's Kafka (or ``bootstrap``),
     security settings included: ``Producer(clients.librdkafka_config(**{"client.id": "x"}))``."""
-    return security.librdkafka_config(bootstrap, **overrides)
+    return kafka_security.librdkafka_config(bootstrap, **overrides)
 
 
 def kafka_admin(bootstrap: str | None = None, **overrides):
@@ -130,7 +130,7 @@ def require_kafka(bootstrap: str | None = None, *, timeout: float = 4.0):
     from kafka.errors import KafkaError
 
     left_ms = max(500, int((deadline - time.monotonic()) * 1000))
-    security.kafka_for(bootstrap)  # a wrong KAFKA_* setting: its sentence before any connection
+    kafka_security.kafka_for(bootstrap)  # a wrong KAFKA_* setting: its sentence before any connection
     try:
         admin = kafka_admin(bootstrap, bootstrap_timeout_ms=left_ms, request_timeout_ms=max(left_ms, 1000))
         admin.describe_cluster()

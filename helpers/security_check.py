@@ -16,7 +16,7 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from . import config, security
+from . import config, kafka_security, security
 
 
 def tls_probe(host: str, port: int, ctx: ssl.SSLContext, timeout: float = 1.5) -> tuple[str, str]:
@@ -103,7 +103,7 @@ def explain_redis(url: str, exc: BaseException, timeout: float = 1.5) -> str | N
 def explain_kafka(bootstrap: str, servers: list[tuple[str, int]], timeout: float = 2.0) -> str | None:
     """Why the course's clients could not talk to Kafka at ``bootstrap``, when security settings are
     the reason (one sentence naming the variable to fix), else None. Takes up to ~``timeout`` s."""
-    sec = security.kafka_for(bootstrap)
+    sec = kafka_security.kafka_for(bootstrap)
     host, port = servers[0]
     deadline = time.monotonic() + timeout
     if sec.tls:
@@ -140,7 +140,7 @@ def explain_kafka(bootstrap: str, servers: list[tuple[str, int]], timeout: float
     return None
 
 
-def _librdkafka_error(bootstrap: str, sec: security.KafkaSecurity, timeout: float) -> str | None:
+def _librdkafka_error(bootstrap: str, sec: kafka_security.KafkaSecurity, timeout: float) -> str | None:
     """The login error librdkafka reports for ``sec`` at ``bootstrap`` within ``timeout`` s (kafka-python
     only sees the broker close the connection), or None."""
     try:

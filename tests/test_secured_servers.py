@@ -33,7 +33,7 @@ from secured import (
     make_pki,
 )
 
-from helpers import cli, clients, config, kafka_clients, security, workers
+from helpers import cli, clients, config, kafka_clients, kafka_security, workers
 from helpers.errors import ServiceUnavailable
 
 pytestmark = pytest.mark.timeout(300)
@@ -273,7 +273,7 @@ def test_kafka_sasl_ssl_produce_consume_with_every_client(secured_env, servers, 
     # a throwaway cluster the course starts itself is PLAINTEXT whatever KAFKA_* says
     assert kafka_clients._kafka_opts("127.0.0.1:1", "x")["security_protocol"] == "PLAINTEXT"
     assert kafka_clients._kafka_opts(None, "x")["sasl_plain_password"] == KAFKA_PASSWORD
-    assert KAFKA_PASSWORD not in repr(security.kafka_security())
+    assert KAFKA_PASSWORD not in repr(kafka_security.kafka_security())
     assert clients.cleanup_kafka(admin, ns)["topics"] == 1
 
 
@@ -295,7 +295,7 @@ def test_wrong_kafka_settings_give_one_sentence(case, expect, secured_env, serve
     if case == "wrong CA":
         monkeypatch.setenv("KAFKA_SSL_CAFILE", str(pki.other_ca))
     if case == "plain text to the SASL_SSL port":
-        for var in security.KAFKA_VARS:
+        for var in kafka_security.KAFKA_VARS:
             monkeypatch.delenv(var, raising=False)
     if case == "SASL_SSL to the plain port":
         monkeypatch.setenv("KAFKA_BOOTSTRAP", kafka.broker.bootstrap)
@@ -315,7 +315,7 @@ def test_kafka_cli_tools_get_the_settings_in_a_private_file(secured_env, servers
     _, _, kafka = servers
     watch.expected.add("kafka tool")
     before = set(Path("/tmp").glob("streamslab-kafka-*"))
-    with security.command_config() as path:
+    with kafka_security.command_config() as path:
         mode = Path(path).stat().st_mode & 0o777
         text = Path(path).read_text()
     assert mode == 0o600 and "ScramLoginModule" in text and "ssl.truststore.type=PEM" in text
