@@ -3,30 +3,46 @@ the kernel, a raw subscriber that stops reading, and a safe way to lower (and re
 ``client-output-buffer-limit pubsub`` setting.
 
 The lesson's own calls (PUBLISH, SUBSCRIBE, CONFIG GET/SET, CLIENT LIST) stay in the notebook.
+The output-buffer-limit experiment and the Redis log helpers live in :mod:`helpers.pubsub_limit`;
+their public names are re-exported here, so the notebook calls them as ``pubsub.limit_experiment(r)``.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import suppress
 from urllib.parse import urlparse
 
 import redis
 
 from . import config, security
-from .serverlock import ServerSetting
+from .pubsub_limit import (
+    LIMIT_LOCK,
+    LIMIT_NAME,
+    LIMIT_STASH,
+    limit_experiment,
+    limit_holder,
+    limit_setting,
+    log_lines,
+    log_size,
+    original_output_limit,
+    output_limit,
+    pubsub_class,
+    recover_output_limit,
+    restore_output_limit,
+)
 from .workers import background
 
-#: server-wide keys that serialise the output-buffer experiment between concurrent runs (a setting
-#: is global to the server, so its guard cannot live in one run's namespace). Both are deleted again.
-LIMIT_NAME = "pubsub-limit"
-LIMIT_LOCK = f"{config.COURSE}:_server:{LIMIT_NAME}:lock"
-LIMIT_STASH = f"{config.COURSE}:_server:{LIMIT_NAME}:original"
-_PUBSUB_CLASS = re.compile(r"pubsub\s+(\S+)\s+(\S+)\s+(\S+)")
+__all__ = [
+    "Listener", "RawSubscriber", "app_client", "close_quietly", "drain", "drain_seqs", "named_clients", "payload",
+    "seq_of", "wait_gone",
+    # re-exported from helpers.pubsub_limit
+    "LIMIT_LOCK", "LIMIT_NAME", "LIMIT_STASH", "limit_experiment", "limit_holder", "limit_setting", "log_lines",
+    "log_size", "original_output_limit", "output_limit", "pubsub_class", "recover_output_limit",
+    "restore_output_limit",
+]
 
 
 # --- payloads ----------------------------------------------------------------------------------
@@ -228,56 +244,6 @@ def _messages(buf: bytes) -> list[bytes]:
             out.append(items[2])
 
 
-# --- the server's output-buffer limit for Pub/Sub clients -----------------------------------------
-def output_limit(r: redis.Redis) -> str:
-    """The whole ``client-output-buffer-limit`` setting (CONFIG GET)."""
-    return r.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
-
-
-def pubsub_class(setting: str) -> str:
-    """The ``pubsub <hard> <soft> <seconds>`` part of a ``client-output-buffer-limit`` value."""
-    m = _PUBSUB_CLASS.search(setting)
-    if not m:
-        raise ValueError(f"no pubsub class in {setting!r}")
-    return "pubsub " + " ".join(m.groups())
-
-
-def limit_setting(r: redis.Redis) -> ServerSetting:
-    """The ``pubsub`` class of ``client-output-buffer-limit`` as a locked server-wide setting."""
-    return ServerSetting(r, LIMIT_NAME, "client-output-buffer-limit",
-                         read=lambda c: pubsub_class(output_limit(c)),
-                         write=lambda c, value: c.config_set("client-output-buffer-limit", value))
-
-
-def original_output_limit(r: redis.Redis) -> str:
-    """The whole setting as it is when no run has lowered it: repaired first if a run died with it
-    lowered; while a live run has it lowered, the original that run stored (never the lowered value)."""
-    return _PUBSUB_CLASS.sub(limit_setting(r).original(), output_limit(r), count=1)
-
-
-def recover_output_limit(r: redis.Redis) -> str | None:
-    """Restore a setting left lowered by a run that died mid-experiment; returns the restored class."""
-    return limit_setting(r).repair()
-
-
-def limit_holder(r: redis.Redis) -> str | None:
-    """The learner whose run is lowering the setting right now, or None."""
-    who = limit_setting(r).holder()
-    return who.get("learner", "?") if who else None
-
-
-@contextmanager
-def limit_experiment(r: redis.Redis, wait: float = 60.0):
-    """``with limit_experiment(r) as original:`` -> the ``pubsub ...`` class to set back afterwards.
-
-    Concurrent runs take turns (a lock refreshed while held); the original is stored beside the
-    lock before anything changes and restored on exit, and a run that dies mid-experiment is
-    repaired by the next one (see :mod:`helpers.serverlock`).
-    """
-    with limit_setting(r).changed(wait) as original:
-        yield original
-
-
 def close_quietly(*things) -> int:
     """Close PubSub objects, clients and raw subscribers that exist (None is skipped). Returns the count."""
     closed = 0
@@ -289,26 +255,3 @@ def close_quietly(*things) -> int:
             closed += 1
     return closed
 
-
-def restore_output_limit(r: redis.Redis) -> str:
-    """The cleanup cell's check: repair a crashed run's change, then return the setting on the server
-    (lower than the original only while another live run holds the experiment's lock)."""
-    recover_output_limit(r)
-    return output_limit(r)
-
-
-def log_size(path: Path | str | None) -> int:
-    try:
-        return Path(path).stat().st_size if path else 0
-    except OSError:
-        return 0
-
-
-def log_lines(path: Path | str | None, since: int, *needles: str) -> list[str]:
-    """Lines appended to the redis log after byte ``since`` that contain every needle."""
-    if not path or not Path(path).exists():
-        return []
-    with open(path, "rb") as fh:
-        fh.seek(since)
-        text = fh.read().decode(errors="replace")
-    return [line for line in text.splitlines() if all(n in line for n in needles)]
