@@ -99,7 +99,7 @@ def page_cache_bytes(paths) -> int | None:
 
 def segment_files(data_dir: Path, topic: str) -> list[Path]:
     """Every ``.log`` segment file of ``topic`` under the broker's data dir."""
-    from .kafka_log import partition_dirs
+    from .kafka_disk import partition_dirs
 
     return [f for d in partition_dirs(data_dir, topic).values() for f in sorted(d.glob("*.log"))]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import footprint, kafka_log, results
+from helpers import footprint, kafka_disk, kafka_log, results
 
 NB04 = next((Path(__file__).resolve().parent.parent / "notebooks").glob("04_*.ipynb"))
 
@@ -101,7 +101,7 @@ def test_log_start_moves_flag_segment_bases():
         {"seconds": 1.0, "partition": 1, "log-start offset": 0, "segment bases": []},
         {"seconds": 1.5, "partition": 1, "log-start offset": 40, "segment bases": []},
     ]
-    moves = kafka_log.log_start_moves(rows)
+    moves = kafka_disk.log_start_moves(rows)
     assert [(m["partition"], m["from"], m["to"], m["at a segment base"]) for m in moves] == [
         (0, 0, 60, True), (0, 60, 90, False), (1, 0, 40, None)]
 

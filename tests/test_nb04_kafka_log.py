@@ -215,8 +215,8 @@ def test_inversions_counts_every_out_of_order_pair():
 
 
 def test_external_broker_disk_measurement_is_skipped_with_a_reason(monkeypatch):
-    from helpers import kafka_log
+    from helpers import kafka_disk
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "kafka.example.invalid:9092")
-    data_dir, why = kafka_log.local_data_dir()
+    data_dir, why = kafka_disk.local_data_dir()
     assert data_dir is None and "external broker" in why and "cannot measure" in why
