@@ -113,6 +113,9 @@ def require_redis(url: str | None = None, *, timeout: float = 3.0) -> redis.Redi
         raise _not_redis(shown, type(exc).__name__) from None
     finally:
         client.close()
+    from . import watchdog
+
+    watchdog.arm("redis")
     return redis_client(url)
 
 
