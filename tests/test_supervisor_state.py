@@ -105,3 +105,44 @@ def test_three_concurrent_ups_start_one_of_each_and_down_stops_them(tmp_path, la
     finally:
         for pid in sum(course_processes(home).values(), []):
             psutil.Process(pid).kill()
+
+
+def test_log_since_start_follows_a_roll_over(tmp_path):
+    from helpers.services.kafka_server import READY_LINE, log_position, log_since
+
+    log = tmp_path / "server.log"
+    assert log_since(log, log_position(log)) == ""                      # no log yet
+    log.write_text("old line\n" * 1000)
+    start = log_position(log)
+    with open(log, "a") as fh:
+        fh.write("starting\n")
+    assert log_since(log, start) == "starting\n"                        # no roll-over: what was appended
+    log.rename(tmp_path / "server.log.2")                               # log4j's roll-over: renamed ...
+    (tmp_path / "server.log.1").write_text("an older roll-over\n" * 2000)
+    log.write_text(f"[..] INFO {READY_LINE}\n")                          # ... and a new, short server.log
+    assert log_since(log, start) == f"starting\n[..] INFO {READY_LINE}\n"
+
+
+def test_a_broker_whose_start_rolls_its_log_over_is_ready(tmp_path, lab):
+    """server.log 20 kB short of log4j's 10 MB roll-over size: the broker's own start-up lines roll it
+    over. The supervisor read the new, short server.log from the old size, never saw the readiness
+    line, and reported a started broker "not ready within 60 s" (seen once on `make classroom-drill`)."""
+    from helpers.services.kafka_server import READY_LINE
+
+    home = tmp_path / "course"
+    (home / "kafka").mkdir(parents=True)
+    (home / "kafka" / "libs").symlink_to(lab.kafka.libs)
+    course = Lab(home)
+    broker = course.kafka
+    broker.log_path.parent.mkdir(parents=True, exist_ok=True)
+    line = "[2026-01-01 00:00:00,000] INFO filler line for the roll-over test (test)\n"
+    broker.log_path.write_text(line * ((10 * 1024 * 1024 - 20_000) // len(line)))
+    try:
+        seconds = course._start_on_a_free_port("kafka", broker)
+        assert broker.running and seconds < 60
+        rolled = list(broker.log_path.parent.glob("server.log.*"))
+        assert rolled, ("the start-up lines did not roll server.log over: the test proves nothing",
+                        broker.log_path.stat().st_size)
+        assert READY_LINE in broker.log_path.read_text(errors="replace")   # ... in the new server.log
+    finally:
+        broker.stop()

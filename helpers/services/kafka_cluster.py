@@ -61,12 +61,7 @@ class KafkaNode(KafkaBroker):
     def is_ready(self) -> bool:
         if self.is_broker:
             return super().is_ready()
-        try:
-            with open(self.log_path, errors="replace") as fh:
-                fh.seek(self._log_offset)
-                return port_open(self.controller_port, self.host) and READY_LINE in fh.read()
-        except OSError:
-            return False
+        return port_open(self.controller_port, self.host) and READY_LINE in self.log_since_start()
 
     def wait_group_coordinator(self, timeout: float = 60.0) -> None:
         """Ready = this broker is registered (a node of a cluster must not wait for the group

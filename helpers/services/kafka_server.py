@@ -93,7 +93,7 @@ class KafkaBroker(ManagedProcess):
     def __post_init__(self):
         self.libs = self.libs or self.home.parent / "libs"
         self.voters = self.voters or f"{self.node_id}@{self.host}:{self.controller_port}"
-        self._log_offset = 0
+        self._log_start = (None, 0)  # (inode, size) of server.log before the last start
 
     def extra_ports(self) -> list[int]:
         return [self.controller_port]
@@ -151,7 +151,7 @@ class KafkaBroker(ManagedProcess):
         ensure_kafka_jars(self.libs)
         self.write_config()
         self.format_storage()
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_start = log_position(self.log_path)
         t0 = time.monotonic()
         super().start(env)
         self.wait_group_coordinator()
@@ -180,14 +180,44 @@ class KafkaBroker(ManagedProcess):
             admin.close()
 
     def is_ready(self) -> bool:
-        if not port_open(self.port, self.host):
-            return False
-        try:
-            with open(self.log_path, errors="replace") as fh:
-                fh.seek(self._log_offset)
-                return READY_LINE in fh.read()
-        except OSError:
-            return False
+        return port_open(self.port, self.host) and READY_LINE in self.log_since_start()
+
+    def log_since_start(self) -> str:
+        """What the broker logged since its last start, also when log4j rolled ``server.log`` over
+        meanwhile (at 10 MB it is renamed ``server.log.N``: services/kafka/log4j2.properties). Reading
+        the new, short ``server.log`` from the old size would find nothing: the readiness line was
+        missed that way once, and a started broker reported "not ready within 60 s"."""
+        return log_since(self.log_path, self._log_start)
+
+
+def log_position(path: Path) -> tuple[int | None, int]:
+    """(inode, size) of a log file now; (None, 0) when it does not exist yet."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None, 0
+    return st.st_ino, st.st_size
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def log_since(path: Path, start: tuple[int | None, int]) -> str:
+    """The text appended to the log ``path`` since ``start`` (:func:`log_position`), across roll-overs:
+    when ``path`` is no longer the file it was (renamed ``<name>.N`` by the rolling appender), the rest
+    of that file, then the new ``path`` from its beginning."""
+    inode, offset = start
+    current, _ = log_position(path)
+    if inode is None or current == inode:
+        return _read_from(path, offset)
+    rolled = [f for f in path.parent.glob(path.name + ".*") if log_position(f)[0] == inode]
+    return "".join(_read_from(f, offset) for f in rolled) + _read_from(path, 0)
 
 
 def _new_cluster_id() -> str:
