@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 
+from kafka import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 
 from . import clients, groups
@@ -148,10 +149,29 @@ def in_flight(seen: list[dict], old: int) -> dict:
     return {"first_new_at": first, "old_after": sum(e["phase"] == 1 for e in seen[first:])}
 
 
+HOLD_POLL_MS = 5000      # a stalled member's poll: long enough to wait out a whole rebalance inside it
+
+
+class _Owned(ConsumerRebalanceListener):
+    """Keeps ``owned[name]`` up to date: the partitions this member's own client holds (``None`` from the
+    moment it gives them up for a rebalance until it is handed its new ones)."""
+
+    def __init__(self, owned: dict, name: str):
+        self.owned, self.name = owned, name
+        owned[name] = None
+
+    def on_partitions_revoked(self, revoked):
+        self.owned[self.name] = None
+
+    def on_partitions_assigned(self, assigned):
+        self.owned[self.name] = sorted(tp.partition for tp in assigned)
+
+
 def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *, work_ms: float = 0.0,
-                   hold: threading.Event | None = None, **consumer_kw) -> int:
+                   hold: threading.Event | None = None, owned: dict | None = None, **consumer_kw) -> int:
     """A group member as a THREAD that appends ``{member, partition, offset, key, seq}`` to the shared
     list ``seen`` for every record it processes: the list's order is the order the group processed them.
+    ``owned`` (a dict shared by the members) gets ``owned[name]``: the partitions this client holds.
 
     While ``hold`` is set the member is stalled (as behind a slow database): it keeps polling, so it
     stays in the group and takes part in rebalances, but it puts back what a poll returns (``seek`` to
@@ -159,18 +179,29 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
     kafka-python 3.0.12, a partition paused before a rebalance and resumed after it was never fetched
     again in our runs: its position stayed put, unpaused, for the 30 s we waited.)
 
+    A stalled member polls with a long timeout (``HOLD_POLL_MS``), for another kafka-python 3.0.12 bug:
+    a group *leader* that rejoins because the topic gained partitions drops its own new assignment when
+    that rejoin completes between two polls rather than inside one. Computing the assignment makes its
+    ``need_rejoin()`` false, so no later poll collects the finished join: the member never gets its
+    partitions, never fetches, stops heartbeating, and the broker removes it after ``session.timeout.ms``.
+    With ``poll(timeout_ms=100)`` it spoilt 4 of 46 of our runs on a loaded machine, and left a member
+    without partitions in 7 of 9 runs with 200 ms between polls; a poll that waits out the rebalance
+    collects the join itself (0 of 9 with the same 200 ms). ``wait_taken`` checks the
+    clients' own view, which the broker's "Stable" does not show.
+
     A commit the group refuses because it is rebalancing (the partition change triggers one) is not
     fatal: the member polls on, which completes the rebalance. The records of that refused commit come
     back (at-least-once); the members process each (partition, offset) once, as an idempotent consumer
     does, by looking it up in ``seen``."""
     from kafka.errors import CommitFailedError, RebalanceInProgressError
 
-    consumer = _subscribe(topic, group_id=group, client_id=name, max_poll_records=5, **consumer_kw)
+    listener = _Owned(owned if owned is not None else {}, name)
+    consumer = _subscribe(topic, listener=listener, group_id=group, client_id=name, max_poll_records=5, **consumer_kw)
     count = 0
     try:
         while not stop_event.is_set():
-            polled = consumer.poll(timeout_ms=100)
-            if hold is not None and hold.is_set():
+            polled = consumer.poll(timeout_ms=HOLD_POLL_MS if hold is not None and hold.is_set() else 100)
+            if hold is not None and hold.is_set():     # asked again: the hold may have begun during the poll
                 for tp, records in polled.items():
                     consumer.seek(tp, records[0].offset)   # put them back: read again after the hold
                 continue
@@ -191,6 +222,24 @@ def ordered_reader(stop_event, topic: str, group: str, name: str, seen: list, *,
     finally:
         consumer.close()
     return count
+
+
+def wait_taken(owned: dict, partitions: int, timeout: float = 20.0) -> dict:
+    """Wait until every member's own client holds its share and the shares cover ``partitions``, each once.
+
+    The broker calls a group Stable once the leader has sent the assignment; a member's client takes its
+    share up only when its poll collects it (see :func:`ordered_reader`). Returns ``owned`` as it was."""
+    def taken() -> bool:
+        shares = list(owned.values())                # None: that member is still between two assignments
+        return None not in shares and sorted(p for share in shares for p in share) == list(range(partitions))
+    try:
+        wait_until(taken, timeout, f"the consumers to take up all {partitions} partitions", every=0.05)
+    except TimeoutError:
+        waiting = sorted(name for name, parts in owned.items() if parts is None)
+        raise TimeoutError(f"after the rebalance, consumer(s) {', '.join(waiting) or '?'} never took up their "
+                           f"partitions within {timeout:.0f} s (kafka-python can drop a group leader's "
+                           f"assignment, see scaling.ordered_reader); run the cell again") from None
+    return dict(owned)
 
 
 _SEEN_LOCK = threading.Lock()

@@ -124,3 +124,14 @@ def test_cleanup_kafka_retries_a_coordinator_still_loading():
 
     with pytest.raises(TopicAuthorizationFailedError):
         kafka_clients._retrying(refused, 5)
+
+
+def test_wait_taken_needs_every_member_placed_and_every_partition_held_once():
+    from helpers import scaling
+    assert scaling.wait_taken({"a": [0, 1, 2], "b": [3, 4, 5]}, 6, timeout=1) == {"a": [0, 1, 2], "b": [3, 4, 5]}
+    assert scaling.wait_taken({"a": [0, 1, 2, 3], "b": []}, 4, timeout=1)      # an idle member is placed too
+    # the broker already moved b's partitions to a, but b's client never took up its assignment
+    with pytest.raises(TimeoutError, match=r"consumer\(s\) b never took up their partitions"):
+        scaling.wait_taken({"a": [0, 1, 2, 3, 4, 5], "b": None}, 6, timeout=0.3)
+    with pytest.raises(TimeoutError):
+        scaling.wait_taken({"a": [0, 1, 2], "b": [2, 3, 4]}, 6, timeout=0.3)    # 2 twice, 5 nowhere

@@ -127,6 +127,7 @@ def check08(m: dict) -> list[str]:
     _eq(p, "one partition per key and phase", rp["one_partition_per_phase"], True)
     _eq(p, "records processed", rp["processed"], rp["sent"])
     _eq(p, "records waiting when the stalled group went again", rp["lag"], rp["sent"])
+    _eq(p, "some moved key processed out of order", bool(rp["late_moved"]), True)
     return p
 
 
