@@ -161,7 +161,10 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
     finished and died before sending its ack for (``duplicate_ids_crash``) and the others (``duplicate_ids_live``: a
     live worker was still on them when the reaper took them back; ``ack_late_ids`` are the acks
     that found their job gone); ``killed_unfinished`` = jobs a killed worker popped but never
-    finished (with BRPOP these should be exactly the lost ones); ``recovery_s`` = seconds from
+    finished (with BRPOP these should be exactly the lost ones); both read each killed worker's
+    LAST claim, the job it held when it died, from its own events in order: a short MAX_AGE can
+    hand a worker back a job it finished and acked (late) before, and that earlier claim says
+    nothing about the one the kill cut short. ``recovery_s`` = seconds from
     each kill to the re-queue of the job the killed worker held (0 when a reaper had already taken it back
     from the worker before the kill).
     """
@@ -172,10 +175,15 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
     def of(event, workers=None):
         return [e for e in ev if e["event"] == event and (workers is None or e["worker"] in workers)]
 
-    popped_by_killed = {e["job"] for e in of("popped", killed)}
-    done_by_killed = {e["job"] for e in of("done", killed)}
-    tried_ack = {e["job"] for e in of("acked", killed) + of("ack-late", killed)}   # the ack was sent
-    unacked = sorted(done_by_killed - tried_ack) if processing else []
+    last_claim = {}   # killed worker -> [job, how far it got: popped / done / acked / ack-late]
+    for e in ev:      # one worker's events are in the order it sent them (one connection, one loop)
+        if e["worker"] in killed and e["event"] == "popped":
+            last_claim[e["worker"]] = [e["job"], "popped"]
+        elif e["worker"] in last_claim and e["job"] == last_claim[e["worker"]][0] and e["event"] in (
+                "done", "acked", "ack-late"):
+            last_claim[e["worker"]][1] = e["event"]
+    unfinished = sorted(job for job, got in last_claim.values() if got == "popped")
+    unacked = sorted(job for job, got in last_claim.values() if got == "done") if processing else []
     duplicate_ids = sorted(j for j, n in runs.items() if n > 1)
     kill_t = {e["worker"]: float(e["t"]) for e in of("SIGKILL")}
     held = {e["job"]: (e["worker"], float(e["t"])) for e in of("popped", killed)}
@@ -193,7 +201,7 @@ def outcome(r, produced: list[str], done: str, log: str, queue: str, processing:
         "duplicate_ids_live": [j for j in duplicate_ids if j not in unacked],
         "ack_late_ids": sorted({e["job"] for e in of("ack-late")}),
         "requeued_ids": sorted(e["job"] for e in of("requeued")),
-        "killed_unfinished": sorted(popped_by_killed - done_by_killed),
+        "killed_unfinished": unfinished,
         "killed_done_unacked": unacked, "recovery_s": recovery,
         "runs_per_job": runs,
     }

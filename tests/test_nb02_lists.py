@@ -64,6 +64,61 @@ def test_course_reaper_passes_the_exercise_check_and_recovers_unstamped_jobs(r):
             r.unlink(*keys_left)
 
 
+@pytest.mark.parametrize("stall_where", ["after-work", "work"])
+def test_outcome_reads_the_claim_a_killed_worker_held_not_earlier_claims_of_that_id(r, stall_where):
+    """A reaper with a short MAX_AGE can hand a worker back the very job it has just finished and
+    acked too late (``ack-late``). What a killed worker held is its LAST claim: done but unacked
+    (``after-work``) or unfinished (``work``), whatever its earlier claims of the same id were (the
+    count that made the notebook's 5 ms row show 0 crash duplicates). Real processes, real SIGKILL."""
+    from helpers import config, queues, workers
+
+    ns = config.namespace("nb02", run_id=f"reclaim-{stall_where}")
+    K, url = queues.experiment_keys(ns, "reclaim"), config.redis_url()
+    keys = {k: K[k] for k in ("queue", "processing", "claimed", "done", "log")}
+    procs, reaper = {}, None
+    try:
+        # one worker whose job takes 0.8 s and a reaper that re-queues after 0.05 s: the job goes back
+        # to the end BLMOVE takes from, and the same worker, acking late, claims it again
+        reaper = workers.background(queues.reaper_loop, url, K["processing"], K["queue"], K["claimed"], K["log"],
+                                    0.05, every=0.05, name="reaper")
+        procs = queues.start_crew(r, "helpers.queues:blmove_worker",
+                                  {"doomed": {"stall_at": 2, "stall_where": stall_where}},
+                                  redis_url=url, stop_key=K["stop"], work_ms=800, **keys)
+        produced = ["job-00000", "job-00001", "job-00002"]
+        r.lpush(K["queue"], *produced)
+        held = queues.wait_for_event(r, K["log"], "doomed", "done" if stall_where == "after-work" else "popped", nth=2)
+        assert queues.sigkill(r, K["log"], procs["doomed"], "doomed") == -9
+        reaper.stop()
+        ev = queues.events(r, K["log"])
+        mine = [(e["event"], e["job"]) for e in ev if e["worker"] == "doomed" and e["event"] != "ready"]
+        # the set-up really happened: the job it was killed on was one it had finished and acked (late) before
+        assert mine[:4] == [("popped", held), ("done", held), ("ack-late", held), ("popped", held)], mine
+        queues.reap(r, K["processing"], K["queue"], K["claimed"], 0)   # its claim back on the queue
+        procs["healthy"] = queues.start_crew(r, "helpers.queues:blmove_worker", {"healthy": {}}, redis_url=url,
+                                             stop_key=K["stop"], work_ms=10, **keys)["healthy"]
+        queues.drain(r, [K["queue"], K["processing"]], len(produced), timeout=30)
+        r.set(K["stop"], 1)
+        assert procs["healthy"].wait(10) == 0
+        o = queues.outcome(r, produced, K["done"], K["log"], K["queue"], K["processing"], killed=("doomed",))
+        assert o["lost"] == 0
+        if stall_where == "after-work":   # ran by the doomed worker twice, then once after the kill
+            assert o["runs_per_job"][held] == 3
+            assert o["killed_done_unacked"] == o["duplicate_ids_crash"] == [held] and o["killed_unfinished"] == []
+        else:                             # finished once (acked late), claimed again, killed mid-work
+            assert o["runs_per_job"][held] == 2
+            assert o["killed_unfinished"] == [held] and o["killed_done_unacked"] == o["duplicate_ids_crash"] == []
+            assert held in o["duplicate_ids_live"]
+    finally:
+        if reaper is not None and reaper.running:
+            reaper.stop()
+        for p in procs.values():
+            if p.alive:
+                p.kill()
+        keys_left = list(r.scan_iter(match=ns.prefix + "*"))
+        if keys_left:
+            r.unlink(*keys_left)
+
+
 nb = module_notebook("02")
 
 
