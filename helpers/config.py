@@ -3,7 +3,8 @@
 Endpoints come from, in order: the environment (``REDIS_URL``, ``KAFKA_BOOTSTRAP``); the state
 file of the server the course started (``.course/redis/redis.state.json`` records its port, so a
 missing or corrupt ``endpoints.json`` never sends the notebooks to somebody else's server); the
-file ``.course/endpoints.json`` written by the services supervisor; then the localhost defaults.
+file ``.course/endpoints.json`` written by the services supervisor (which records a failed start
+instead of an address: that sentence is raised); then the localhost defaults.
 """
 
 from __future__ import annotations
@@ -58,12 +59,18 @@ def _course_port(service: str) -> int | None:
 
 
 def _recorded(name: str) -> str | None:
+    """The address ``name`` recorded in endpoints.json; raises the recorded sentence when the
+    supervisor's last start of that service failed (never an address where it is not)."""
     path = course_dir() / "endpoints.json"
     try:
-        value = (_read_json(path) or {}).get(name)
+        record = _read_json(path) or {}
     except ValueError as exc:
         raise ServiceUnavailable(f"{exc} and no course server state says where the servers are; "
                                  "run `make services-up` to rewrite it.") from None
+    failed = record.get(f"{name.split('_')[0]}_failed")
+    if isinstance(failed, str) and failed:
+        raise ServiceUnavailable(failed)
+    value = record.get(name)
     return value if isinstance(value, str) and value else None
 
 

@@ -35,6 +35,11 @@ class PortTaken(ServiceSetupError):
     """A port the course wants is held by a process the course did not start."""
 
 
+class CleanupIncomplete(CourseError):
+    """A cleanup could not remove what it deleted (a topic still listed, or created again); the
+    message says why and what to run."""
+
+
 class ServiceDown(BaseException):
     """Raised into a running cell when a server it uses went away (see :mod:`helpers.watchdog`).
 

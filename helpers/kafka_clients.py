@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections import Counter
 
 from . import config, errors, kafka_security, security_check
 from .errors import ServiceUnavailable
@@ -49,13 +50,22 @@ def _tcp_reachable(servers: list[tuple[str, int]], timeout: float) -> str | None
 #: (kafka-python 3's reconnect back-off grows to 30 s by default)
 KAFKA_COMMON = dict(request_timeout_ms=15000, bootstrap_timeout_ms=5000, reconnect_backoff_ms=50,
                     reconnect_backoff_max_ms=1000)
+#: producers and consumers never ask the broker to create a topic: the course creates its topics
+#: explicitly, and kafka-python's default (allow_auto_create_topics=True) puts allowAutoTopicCreation
+#: in every MetadataRequest, so on a broker with auto.create.topics.enable=true (the course's, and
+#: Kafka's default) a request the broker handles just after a cleanup deleted the topic created it
+#: again, empty: even one sent before close(), queued on the connection behind a long-poll fetch
+#: (see :func:`_honour_auto_create`)
+NO_AUTO_CREATE = dict(allow_auto_create_topics=False)
 #: what the lessons say about producers: every write waits for all in-sync replicas, and retries
 #: cannot duplicate (kafka-python 3's defaults; kafka-python 2.x had acks=1 and no idempotence)
-PRODUCER_DEFAULTS = dict(acks="all", enable_idempotence=True, max_block_ms=10000, delivery_timeout_ms=30000)
+PRODUCER_DEFAULTS = dict(acks="all", enable_idempotence=True, max_block_ms=10000, delivery_timeout_ms=30000,
+                         **NO_AUTO_CREATE)
 #: what the lessons say about group members: declared dead after 45 s of silence, heartbeat every
 #: 3 s, 5 minutes between polls (kafka-python 3 = the Java client since Kafka 3.0; 2.x used 10 s)
 CONSUMER_DEFAULTS = dict(session_timeout_ms=45000, heartbeat_interval_ms=3000, max_poll_interval_ms=300000,
-                         consumer_timeout_ms=5000, auto_offset_reset="earliest", enable_auto_commit=False)
+                         consumer_timeout_ms=5000, auto_offset_reset="earliest", enable_auto_commit=False,
+                         **NO_AUTO_CREATE)
 
 
 def _kafka_opts(bootstrap: str | None, client_id: str, *defaults: dict) -> dict:
@@ -84,22 +94,37 @@ def kafka_admin(bootstrap: str | None = None, **overrides):
     return KafkaAdminClient(**opts)
 
 
+def _honour_auto_create(client):
+    """Make ``client``'s MetadataRequests carry its own ``allow_auto_create_topics``.
+
+    kafka-python 3.0.12 keeps the setting in ``client.config`` but builds the ClusterMetadata that
+    writes the requests without it (KafkaConnectionManager passes it three settings), so every request
+    says allowAutoTopicCreation=true whatever the setting: the broker's request log showed it for a
+    producer made with False. The requests read the flag from that ClusterMetadata's config when they
+    are built, so setting it there takes effect from the next request."""
+    cluster = client._metadata if hasattr(client, "_metadata") else client._client.cluster
+    cluster.config["allow_auto_create_topics"] = client.config["allow_auto_create_topics"]
+    return client
+
+
 def kafka_producer(bootstrap: str | None = None, **overrides):
-    """A kafka-python producer with acks='all' and idempotence set explicitly (:data:`PRODUCER_DEFAULTS`)."""
+    """A kafka-python producer with acks='all' and idempotence set explicitly (:data:`PRODUCER_DEFAULTS`);
+    it never has the broker create a topic (:data:`NO_AUTO_CREATE`) unless ``allow_auto_create_topics=True``."""
     from kafka import KafkaProducer
 
     opts = _kafka_opts(bootstrap, "streamslab-producer", PRODUCER_DEFAULTS)
     opts.update(overrides)
-    return KafkaProducer(**opts)
+    return _honour_auto_create(KafkaProducer(**opts))
 
 
 def kafka_consumer(*topics: str, bootstrap: str | None = None, **overrides):
-    """A kafka-python consumer (:data:`CONSUMER_DEFAULTS`); ``consumer_timeout_ms`` makes iteration end."""
+    """A kafka-python consumer (:data:`CONSUMER_DEFAULTS`); ``consumer_timeout_ms`` makes iteration end.
+    A topic it subscribes to or is assigned must exist: it never has the broker create one."""
     from kafka import KafkaConsumer
 
     opts = _kafka_opts(bootstrap, "streamslab-consumer", CONSUMER_DEFAULTS)
     opts.update(overrides)
-    return KafkaConsumer(*topics, **opts)
+    return _honour_auto_create(KafkaConsumer(*topics, **opts))
 
 
 def drain_assigned(consumer, timeout: float = 20.0) -> list:
@@ -163,9 +188,56 @@ def _retrying(call, wait: float):
             time.sleep(0.2)
 
 
+#: how many times :func:`cleanup_kafka` deletes a topic that came back under a new topic id before it
+#: says a client is still open
+REDELETES = 3
+
+
+def _listed_ids(admin, topics) -> dict[str, str]:
+    """``{name: topic id}`` of those of ``topics`` the broker lists now."""
+    listed = sorted(set(topics) & set(admin.list_topics()))
+    if not listed:
+        return {}
+    return {d["name"]: str(d.get("topic_id")) for d in admin.describe_topics(listed) if not d.get("error_code")}
+
+
+def _delete_topics(admin, topics: list[str], wait: float) -> None:
+    """Delete ``topics`` and wait up to ``wait`` s until the broker no longer lists them.
+
+    A topic listed again under a NEW topic id was created again after the delete: a metadata request
+    that allows auto-creation reached the broker after it (a client outside the course's factories,
+    or a late request of a closed one). Such a topic, empty and in this run's namespace, is deleted
+    again, up to :data:`REDELETES` times; more means a client is still open and asking for it."""
+    ids = _listed_ids(admin, topics)
+    admin.delete_topics(topics, timeout_ms=15000)
+    deadline, again = time.monotonic() + wait, Counter()
+    while now := _listed_ids(admin, topics):
+        back = sorted(t for t, topic_id in now.items() if topic_id != ids.get(t))
+        if back:
+            again.update(back)
+            ids.update({t: now[t] for t in back})
+            worst = max(back, key=again.__getitem__)
+            if again[worst] > REDELETES:
+                raise errors.CleanupIncomplete(
+                    f"topic {worst} came back {again[worst]} times after this cleanup deleted it (a new topic id "
+                    f"each time): a producer or consumer still open asks the broker for it and the broker creates "
+                    f"missing topics (auto.create.topics.enable), so close that client (e.g. producer.close()) "
+                    f"and run the cleanup cell again.")
+            admin.delete_topics(back, timeout_ms=15000, raise_errors=False)
+            continue
+        if time.monotonic() > deadline:
+            raise errors.CleanupIncomplete(
+                f"the broker still lists {', '.join(sorted(now)[:3])} {wait:.0f} s after this cleanup deleted "
+                f"{'it' if len(now) == 1 else 'them'} (the same topic id: a busy broker deleting slowly), "
+                f"so run the cleanup cell again in a minute.")
+        time.sleep(0.2)
+
+
 def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, wait: float = 15.0) -> dict:
     """Delete this run's topics and consumer groups (with ``previous_runs`` also those of dead runs,
-    as :func:`helpers.clients.cleanup_redis`), then wait up to ``wait`` seconds until the broker no longer lists them."""
+    as :func:`helpers.clients.cleanup_redis`), then wait up to ``wait`` seconds until the broker no
+    longer lists the topics (a topic created again after the delete is deleted again: :func:`_delete_topics`).
+    Raises :class:`~helpers.errors.CleanupIncomplete` with what to do when they stay."""
     from . import runs
 
     mine = runs.dead_filter(runs.liveness_client(ns), ns) if previous_runs else (
@@ -176,10 +248,5 @@ def cleanup_kafka(admin, ns: config.Namespace, *, previous_runs: bool = False, w
     if groups:
         admin.delete_groups(groups)
     if topics:
-        admin.delete_topics(topics, timeout_ms=15000)
-        deadline = time.monotonic() + wait
-        while set(topics) & set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics {sorted(topics)[:3]} still listed {wait} s after deletion")
-            time.sleep(0.2)
+        _delete_topics(admin, topics, wait)
     return {"topics": len(topics), "groups": len(groups)}

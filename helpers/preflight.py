@@ -144,10 +144,10 @@ def kafka_roundtrips(ns: config.Namespace, n: int = 1) -> list[float]:
     from kafka import TopicPartition
 
     topic = ns.topic("preflight")
-    producer = clients.kafka_producer(linger_ms=0)
+    producer = clients.kafka_producer(linger_ms=0, allow_auto_create_topics=True)  # the one that may create a topic
     consumer = clients.kafka_consumer(fetch_max_wait_ms=50)
     try:
-        producer.send(topic, b"warm-up").get(timeout=15)  # creates the topic, fills metadata
+        producer.send(topic, b"warm-up").get(timeout=15)  # creates the topic (auto-creation), fills metadata
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         consumer.seek_to_end(tp)

@@ -18,9 +18,10 @@ import pytest
 from test_services import foreign_redis  # noqa: F401  (a redis-server the course did not start)
 
 from helpers import clients, config
-from helpers.errors import ServiceUnavailable
+from helpers.errors import ServiceSetupError, ServiceUnavailable
 from helpers.services import Lab
 from helpers.services import lab as lab_module
+from helpers.services.process import free_port
 
 ROOT = config.PROJECT_ROOT
 
@@ -146,3 +147,48 @@ def test_a_broker_whose_start_rolls_its_log_over_is_ready(tmp_path, lab):
         assert READY_LINE in broker.log_path.read_text(errors="replace")   # ... in the new server.log
     finally:
         broker.stop()
+
+
+def test_a_failed_kafka_start_is_recorded_as_failed_not_at_an_address(tmp_path, foreign_redis, monkeypatch, lab):  # noqa: F811
+    """Kafka's default port is held by a server the course did not start (here a redis-server stands in
+    for another course's broker), so ``up`` moves Kafka to another port, and then Kafka fails to start
+    (a real failure: a config value the broker rejects). endpoints.json, written after Redis started and
+    before Kafka's port was chosen, recorded Kafka at the default port, the foreign server's; an earlier
+    run's state file named that port too: the helpers sent the notebooks there without a word. Now the
+    file records the failure, the helpers say it in one sentence, and the next good start clears it."""
+    port, proc, foreign = foreign_redis
+    home = tmp_path / "course"
+    (home / "kafka").mkdir(parents=True)
+    (home / "kafka" / "libs").symlink_to(lab.kafka.libs)  # the broker jars, already resolved
+    monkeypatch.setenv("COURSE_DIR", str(home))
+    for var in ("REDIS_URL", "KAFKA_BOOTSTRAP", "COURSE_REDIS_PORT", "COURSE_KAFKA_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(lab_module, "DEFAULT_KAFKA_PORT", port)
+    monkeypatch.setattr(config, "DEFAULT_KAFKA_BOOTSTRAP", f"127.0.0.1:{port}")  # where a silent fallback lands
+    course = Lab(home, redis_port=free_port(16420), log=lambda *_: None)
+    stale = course.kafka.state_path  # an earlier run's broker, gone, ran on the port the foreign server holds now
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text(json.dumps({"pid": os.getpid(), "create_time": 0, "port": port, "host": "127.0.0.1"}))
+    course.kafka.extra_config = {"log.segment.bytes": "not-a-number"}
+    try:
+        with pytest.raises(ServiceSetupError):
+            course.up(("redis", "kafka"))
+        assert course.kafka.port != port  # the supervisor had moved Kafka off the foreign server's port
+        recorded = json.loads((home / "endpoints.json").read_text())
+        assert recorded["redis_url"] == course.redis.url
+        assert recorded["kafka_bootstrap"] is None and "did not start" in recorded["kafka_failed"]
+        assert not stale.exists()
+        for call in (config.kafka_bootstrap, clients.require_kafka):
+            with pytest.raises(ServiceUnavailable) as err:
+                call()
+            text = str(err.value)
+            assert "Kafka did not start" in text and "`make services-up`" in text and "\n" not in text
+        assert clients.require_redis().ping()  # Redis started: its address is recorded
+        course.kafka.extra_config = {}
+        assert course.up(("kafka",))["kafka"]["state"] == "started"
+        recorded = json.loads((home / "endpoints.json").read_text())
+        assert recorded["kafka_bootstrap"] == course.kafka.bootstrap and "kafka_failed" not in recorded
+        assert config.kafka_bootstrap() == course.kafka.bootstrap
+    finally:
+        course.down()
+    assert foreign.get("foreign:key") == "keep me" and proc.poll() is None

@@ -8,7 +8,8 @@ sentence naming the port, its process and the variable to change.
 
 Concurrency: ``up`` and ``down`` hold an exclusive file lock (``.course/supervisor.lock``), so three
 ``make services-up`` at once start one Redis and one Kafka, and ``up`` re-reads the state files
-under the lock. ``up`` always rewrites ``endpoints.json`` (atomically), also when all was running.
+under the lock. ``up`` always rewrites ``endpoints.json`` (atomically), also when all was running,
+once the ports are chosen; a server that failed to start is recorded as failed, not at an address.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import config
-from ..errors import PortTaken, ServiceSetupError
+from ..errors import SERVICES, PortTaken, ServiceSetupError
 from . import cluster as clusters
 from .jupyter_server import JupyterLab
 from .kafka_cluster import DEFAULT_HEAP, KafkaCluster, replication_defaults
@@ -122,12 +123,40 @@ class Lab:
     def endpoints_path(self) -> Path:
         return self.home / "endpoints.json"
 
-    def _write_endpoints(self) -> None:
-        """Write endpoints.json atomically (a reader never sees half a file)."""
+    def _write_endpoints(self, failed: dict[str, str] | None = None) -> None:
+        """Write endpoints.json atomically (a reader never sees half a file).
+
+        A running server is recorded at its address. A server whose start just failed (``failed``:
+        service -> why) is recorded as ``null`` with ``<service>_failed``: the sentence the helpers show
+        instead of an address where nothing of the course listens (or a foreign server does). Any other
+        server keeps what the file said (its own address when the file had none)."""
         self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            record = json.loads(self.endpoints_path.read_text())
+            record = record if isinstance(record, dict) else {}
+        except (OSError, ValueError):
+            record = {}
+        for service, proc, key, address in (("redis", self.redis, "redis_url", self.redis.url),
+                                             ("kafka", self.kafka, "kafka_bootstrap", self.kafka.bootstrap)):
+            if (failed or {}).get(service):
+                record[key], record[f"{service}_failed"] = None, failed[service]
+            elif proc.running or key not in record:
+                record[key] = address
+                record.pop(f"{service}_failed", None)
         tmp = self.endpoints_path.with_name(f".endpoints.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"redis_url": self.redis.url, "kafka_bootstrap": self.kafka.bootstrap}, indent=2))
+        tmp.write_text(json.dumps(record, indent=2))
         os.replace(tmp, self.endpoints_path)
+
+    def _start_failed(self, service: str, proc: ManagedProcess, exc: Exception) -> None:
+        """After ``proc`` failed to start: stop what is left of it (a broker not ready in time still
+        runs), forget its state file (its port is where nothing of the course listens, or where another
+        process bound first) and record the failure in endpoints.json instead of an address."""
+        proc.stop()
+        proc.state_path.unlink(missing_ok=True)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(";:,. ")
+        name = SERVICES[service][0]
+        self._write_endpoints({service: f"the course's {name} did not start at the last `make services-up` "
+                                        f"({first[:300]}); run `make services-up` again to see why and start it."})
 
     def _choose_port(self, service: str, proc: ManagedProcess) -> None:
         """Move off a default port held by a foreign server (never touch that server)."""
@@ -184,10 +213,13 @@ class Lab:
                 if proc.running:
                     report[service] = {"state": "already running", "pid": proc.pid, "seconds": 0.0}
                     continue
-                seconds = self._start_on_a_free_port(service, proc)
+                try:
+                    seconds = self._start_on_a_free_port(service, proc)
+                except ServiceSetupError as exc:
+                    if service != "jupyter":
+                        self._start_failed(service, proc, exc)
+                    raise
                 report[service] = {"state": "started", "pid": proc.pid, "seconds": seconds}
-                if service != "jupyter":
-                    self._write_endpoints()
             if any(s != "jupyter" and not self._external(s) for s in services):
                 self._write_endpoints()
         return report
