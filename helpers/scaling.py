@@ -236,9 +236,13 @@ def wait_taken(owned: dict, partitions: int, timeout: float = 20.0) -> dict:
         wait_until(taken, timeout, f"the consumers to take up all {partitions} partitions", every=0.05)
     except TimeoutError:
         waiting = sorted(name for name, parts in owned.items() if parts is None)
-        raise TimeoutError(f"after the rebalance, consumer(s) {', '.join(waiting) or '?'} never took up their "
+        if not waiting:
+            raise TimeoutError(f"after the rebalance the consumers hold {dict(owned)}, not each of the {partitions} "
+                               f"partitions once, {timeout:.0f} s on") from None
+        raise TimeoutError(f"after the rebalance, consumer(s) {', '.join(waiting)} never took up their "
                            f"partitions within {timeout:.0f} s (kafka-python can drop a group leader's "
-                           f"assignment, see scaling.ordered_reader); run the cell again") from None
+                           f"assignment, see scaling.ordered_reader); run the notebook again (Restart & Run All): "
+                           f"a new run uses a new topic and group") from None
     return dict(owned)
 
 
