@@ -33,7 +33,7 @@ from secured import (
     make_pki,
 )
 
-from helpers import cli, clients, config, kafka_clients, kafka_security, workers
+from helpers import cli, clients, config, groups, kafka_clients, kafka_security, workers
 from helpers.errors import ServiceUnavailable
 
 pytestmark = pytest.mark.timeout(300)
@@ -363,6 +363,9 @@ def test_notebook_00_and_a_worker_run_against_the_secured_pair(secured_env, serv
                                    client_id="w1", bootstrap=config.kafka_bootstrap(), redis_url=config.redis_url(),
                                    report=report, work_ms=0, lifetime=60).start()
     try:
+        admin = clients.require_kafka()
+        groups.create_topic(admin, topic, 1)                 # the course's clients never auto-create a topic
+        admin.close()
         producer = clients.kafka_producer()
         for i in range(10):
             producer.send(topic, key=f"k{i}".encode(), value=json.dumps({"seq": i}).encode())

@@ -10,7 +10,7 @@ import pytest
 import redis
 from conftest import plain_redis_server
 
-from helpers import clients
+from helpers import clients, groups
 from helpers.errors import PortTaken, ServiceUnavailable
 from helpers.services import Lab
 from helpers.services import lab as lab_module
@@ -94,6 +94,7 @@ def test_kafka_lifecycle_and_require_kafka_when_down(tmp_path, lab):
         admin = clients.require_kafka(iso.kafka.bootstrap)
         # ready means ready for groups: a fresh broker's first group lookup must not fail
         assert "streamslab.test.g" in admin.describe_groups(["streamslab.test.g"])
+        groups.create_topic(admin, "streamslab.test.lifecycle", 1)   # the course's clients never auto-create
         producer = clients.kafka_producer(iso.kafka.bootstrap)
         producer.send("streamslab.test.lifecycle", b"x").get(timeout=20)
         producer.close(timeout=5)
