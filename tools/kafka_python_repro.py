@@ -15,7 +15,7 @@ leader-drop   two group members poll(timeout_ms=--poll-ms) and sleep --gap-ms be
               polls, it never collects it: revoked, never assigned again, while the broker lists it
               with partitions, until the broker removes it (no heartbeats) after session.timeout.ms.
               Probabilistic. ``--poll-ms 5000`` is the course's workaround (a poll that waits out the
-              rebalance collects the join itself).
+              rebalance collects the join itself): rarer, not impossible (1 of 9 runs here).
 pause-resume  one consumer, two assigned partitions, max_poll_records=5: poll returns part of one
               partition's fetched batch; pause it; read the other partition; resume it. The resumed
               partition is never fetched again (its position stays put, it is not paused). No group
